@@ -1,0 +1,1 @@
+"""Audit log: who changed which business record, when, from what to what."""

@@ -1,0 +1,1 @@
+"""Who is calling: API tokens, web users, roles, and the scoping every query applies."""

@@ -1,0 +1,1 @@
+"""Lessors, finance leases, credit lines and the pure schedule maths behind them."""

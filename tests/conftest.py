@@ -1,0 +1,123 @@
+"""Shared fixtures. Database tests run once per backend: SQLite always, PostgreSQL when
+COMPUTELEASE_TEST_POSTGRES_URL is set (each run in its own schema, dropped at the end)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.orm import Session
+
+from computelease import migrate
+from computelease.app import create_app
+from computelease.auth import service as auth
+from computelease.auth.core import Role
+from computelease.config import Settings
+from computelease.contracts.models import Customer, Segment
+from computelease.db import Base, Database
+from computelease.finance.models import Lessor, LessorKind
+
+PG_URL = os.environ.get("COMPUTELEASE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+
+
+def _pg_database(schema: str) -> Database:
+    assert PG_URL
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    return Database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+
+
+def _drop_pg_schema(schema: str) -> None:
+    assert PG_URL
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}")
+        migrate.upgrade(db)
+        yield db
+        db.dispose()
+        return
+    schema = f"cl_test_{uuid.uuid4().hex[:10]}"
+    db = _pg_database(schema)
+    try:
+        migrate.upgrade(db)
+        yield db
+    finally:
+        db.dispose()
+        _drop_pg_schema(schema)
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """A migrated, empty database; emptied again after the test."""
+    yield database
+    with database.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.transaction(actor="test") as s:
+        yield s
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url="sqlite://", secret_key="test-secret-key-" + "x" * 32, default_locale="en")
+
+
+@pytest.fixture
+def client(db: Database, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db)) as c:
+        yield c
+
+
+@dataclass
+class World:
+    """Two of every tenant, so every test can check that one never sees the other."""
+
+    customer_a: Customer
+    customer_b: Customer
+    lessor_x: Lessor
+    lessor_y: Lessor
+    tokens: dict[str, str]
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    with db.transaction(actor="test") as s:
+        a = Customer(name="Customer A own", segment=Segment.model_maker, credit_limit="1000.00")
+        b = Customer(name="Customer B FOREIGN-TO-A", segment=Segment.ai_cloud, credit_limit="2000.00")
+        x = Lessor(name="Lessor X own", kind=LessorKind.financial_leasing)
+        y = Lessor(name="Lessor Y FOREIGN-TO-X", kind=LessorKind.finance_leasing)
+        s.add_all([a, b, x, y])
+        s.flush()
+        tokens = {
+            "admin": auth.create_token(s, role=Role.admin, name="t-admin")[1],
+            "operator": auth.create_token(s, role=Role.operator, name="t-operator")[1],
+            "customer_a": auth.create_token(s, role=Role.customer, name="t-ca", customer_id=a.id)[1],
+            "customer_b": auth.create_token(s, role=Role.customer, name="t-cb", customer_id=b.id)[1],
+            "lessor_x": auth.create_token(s, role=Role.lessor, name="t-lx", lessor_id=x.id)[1],
+            "lessor_y": auth.create_token(s, role=Role.lessor, name="t-ly", lessor_id=y.id)[1],
+        }
+    return World(a, b, x, y, tokens)
