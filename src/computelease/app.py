@@ -20,6 +20,7 @@ from computelease.config import Settings, get_settings
 from computelease.db import Database
 from computelease.errors import PROBLEM_JSON, AppError, problem
 from computelease.metrics import Metrics
+from computelease.registry import parts
 
 log = logging.getLogger("computelease")
 
@@ -88,14 +89,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def api_router() -> APIRouter:
     """All of /api/v1. The router-level dependency makes every route authenticated by default."""
-    from computelease.audit.endpoints import router as audit
-    from computelease.auth.endpoints import router as auth
-    from computelease.contracts.endpoints import router as customers
-    from computelease.finance.endpoints import router as lessors
-
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for router in (auth, audit, customers, lessors):
-        api.include_router(router)
+    for module in parts("endpoints"):
+        api.include_router(module.router)
     return api
 
 
@@ -141,7 +137,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.include_router(api_router())
 
+    import computelease.models  # noqa: F401  (every mapper configured before the first request)
     from computelease.web.pages import install as install_web
 
     install_web(app)
+    for module in parts("pages"):
+        app.include_router(module.router)
     return app

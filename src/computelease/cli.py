@@ -6,24 +6,18 @@ to fix and exit non-zero, never a traceback.
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
 
 from computelease import __version__
 from computelease.auth.core import Role
 from computelease.config import get_settings
 from computelease.db import Database
 from computelease.errors import AppError
+from computelease.kit.cli import SchemaNotCurrent, database, echo_json, echo_table, err, out, transaction
 
 app = typer.Typer(
     name="computelease",
@@ -35,43 +29,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 user_app = typer.Typer(help="Web logins.", no_args_is_help=True)
-customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
-lessor_app = typer.Typer(help="Lessor organisations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
-app.add_typer(customer_app, name="customer")
-app.add_typer(lessor_app, name="lessor")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class SchemaNotCurrent(AppError):
-    pass
-
-
-def database() -> Database:
-    return Database(get_settings().database_url)
-
-
-@contextmanager
-def transaction() -> Iterator[Session]:
-    """One CLI command, one transaction, on a database whose schema is current."""
-    from computelease import migrate
-
-    db = database()
-    try:
-        if not migrate.is_current(db):
-            raise SchemaNotCurrent("the database schema is not current; run `computelease db upgrade` first")
-        with db.transaction(actor=f"cli:{getpass.getuser()}") as session:
-            yield session
-    finally:
-        db.dispose()
-
-
-def echo_json(data: object) -> None:
-    out.print_json(json.dumps(data, ensure_ascii=False, default=str))
 
 
 @app.command()
@@ -197,20 +157,21 @@ def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         echo_json(rows)
         return
-    table = Table()
-    for col in ("id", "name", "role", "customer", "lessor", "hint", "revoked"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["name"],
-            r["role"],
-            str(r["customer_id"] or ""),
-            str(r["lessor_id"] or ""),
-            r["hint"] + "…",
-            r["revoked_at"] or "",
-        )
-    out.print(table)
+    echo_table(
+        ("id", "name", "role", "customer", "lessor", "hint", "revoked"),
+        (
+            (
+                r["id"],
+                r["name"],
+                r["role"],
+                r["customer_id"],
+                r["lessor_id"],
+                r["hint"] + "…",
+                r["revoked_at"],
+            )
+            for r in rows
+        ),
+    )
 
 
 @token_app.command("revoke")
@@ -269,52 +230,17 @@ def user_passwd(
     out.print(f"password of {username} changed")
 
 
-@customer_app.command("list")
-def customer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List customers."""
-    from computelease.auth.core import SYSTEM
-    from computelease.contracts.models import Customer
-    from computelease.contracts.schemas import CustomerOut
-    from computelease.contracts.service import readable_customers
+def _domain_commands() -> None:
+    from computelease.registry import parts
 
-    with transaction() as session:
-        rows = [
-            CustomerOut.model_validate(c).model_dump(mode="json")
-            for c in session.scalars(readable_customers(SYSTEM).order_by(Customer.id))
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    table = Table()
-    for col in ("id", "name", "segment", "credit limit"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["segment"], f"{r['credit_limit']} {r['currency']}")
-    out.print(table)
+    for module in parts("cli"):
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=module.__name__.split(".")[1])
+        for name, group in getattr(module, "commands", []):
+            app.add_typer(group, name=name)
 
 
-@lessor_app.command("list")
-def lessor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List lessor organisations."""
-    from computelease.auth.core import SYSTEM
-    from computelease.finance.models import Lessor
-    from computelease.finance.schemas import LessorOut
-    from computelease.finance.service import readable_lessors
-
-    with transaction() as session:
-        rows = [
-            LessorOut.model_validate(x).model_dump(mode="json")
-            for x in session.scalars(readable_lessors(SYSTEM).order_by(Lessor.id))
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    table = Table()
-    for col in ("id", "name", "kind"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["kind"])
-    out.print(table)
+_domain_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,11 @@
-"""Every table, imported in one place so Alembic and ``Base.metadata`` see the whole schema.
+"""Every table, registered on ``Base.metadata`` so Alembic sees the whole schema.
 
-A new domain adds its ``models`` import here.
+Tables are found through :mod:`computelease.registry`: a domain's ``models.py`` is imported here.
 """
 
-from computelease.audit.models import AuditEntry
-from computelease.auth.models import ApiToken, User
-from computelease.contracts.models import Customer
 from computelease.db import Base
-from computelease.finance.models import Lessor
+from computelease.registry import parts
 
-__all__ = ["ApiToken", "AuditEntry", "Base", "Customer", "Lessor", "User"]
+MODULES = list(parts("models"))
+
+__all__ = ["MODULES", "Base"]

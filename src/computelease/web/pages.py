@@ -192,15 +192,6 @@ def dashboard(request: Request, session: Session, viewer: Viewer) -> HTMLRespons
     )
 
 
-@router.get("/customers", response_class=HTMLResponse)
-def customers_page(request: Request, session: Session, viewer: Viewer) -> HTMLResponse:
-    from computelease.contracts.models import Customer
-    from computelease.contracts.service import readable_customers
-
-    rows = session.scalars(readable_customers(viewer).order_by(Customer.name)).all()
-    return render(request, "customers.html", customers=rows)
-
-
 @lru_cache
 def _plotly_js() -> str:
     return str(files("plotly") / "package_data" / "plotly.min.js")

@@ -1,0 +1,1 @@
+"""Accelerator and server-SKU catalog (shipped data, every figure sourced) and capacity conversion."""
