@@ -41,7 +41,7 @@ def version() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Migrate the database schema to the latest revision."""
     from computelease import migrate
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,9 +40,13 @@ class Credential:
 
 @dataclass
 class DemoWorld:
+    """What the seeders built so far, for the seeders after them."""
+
     customers: list[Customer] = field(default_factory=list)
     lessors: list[Lessor] = field(default_factory=list)
     credentials: list[Credential] = field(default_factory=list)
+    # Filled by later domains (sites, nodes, contracts, leases...), keyed by the domain's name.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Seeder = Callable[[Session, DemoWorld], None]

@@ -17,7 +17,7 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "heads") -> None:
     cfg = alembic_config(db)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -32,12 +32,15 @@ def downgrade(db: Database, revision: str) -> None:
 
 
 def current(db: Database) -> str | None:
+    """The database's revision(s), comma-separated; None when it was never migrated."""
     with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head(db: Database) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    """The latest revision(s) shipped, comma-separated (several only while branches await a merge)."""
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config(db)).get_heads())) or None
 
 
 def is_current(db: Database) -> bool:
