@@ -40,5 +40,10 @@ class TestOps:
         assert len(r.content) > 1_000_000
         assert plotly.__version__.split(".")[0] in r.text[:2000] or "plotly" in r.text[:2000].lower()
 
+    def test_security_headers(self, client: TestClient) -> None:
+        for path in ("/healthz", "/login"):
+            h = client.get(path).headers
+            assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
+
     def test_own_static_files(self, client: TestClient) -> None:
         assert client.get("/static/app.css").status_code == 200

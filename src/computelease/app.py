@@ -114,6 +114,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         response = await call_next(request)
         route = request.scope.get("route")
         metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code, started)
+        # No framing (clickjacking), no MIME sniffing, no full URLs leaked to other sites.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     app.add_middleware(

@@ -85,3 +85,30 @@ class TestUsers:
         service.create_user(session, username="bob", password="long-enough-1", role=Role.admin)
         with pytest.raises(AppError, match="taken"):
             service.create_user(session, username="BOB", password="long-enough-1", role=Role.admin)
+
+
+class TestLoginThrottle:
+    def test_locks_after_the_limit_and_reopens_after_the_window(self) -> None:
+        from computelease.auth.core import LoginThrottle
+
+        now = [1000.0]
+        t = LoginThrottle(limit=3, window_s=60, clock=lambda: now[0])
+        for _ in range(2):
+            t.failed("user:a")
+        assert t.retry_after("user:a") == 0
+        t.failed("user:a")
+        assert t.retry_after("user:a") == 60
+        assert t.retry_after("user:b") == 0
+        now[0] += 30
+        assert t.retry_after("user:a", "user:b") == 30
+        now[0] += 31
+        assert t.retry_after("user:a") == 0
+
+    def test_success_clears_the_count(self) -> None:
+        from computelease.auth.core import LoginThrottle
+
+        t = LoginThrottle(limit=2, window_s=60, clock=lambda: 0.0)
+        t.failed("user:a")
+        t.succeeded("user:a")
+        t.failed("user:a")
+        assert t.retry_after("user:a") == 0

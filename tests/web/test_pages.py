@@ -65,6 +65,13 @@ class TestLogin:
         assert r.status_code == 303
         assert client.get("/", follow_redirects=False).status_code == 303
 
+    def test_password_guessing_is_throttled(self, client: TestClient, users) -> None:
+        for _ in range(5):
+            assert login(client, "op", "guess-guess-guess").status_code == 200
+        r = login(client, "op")  # even the right password waits now
+        assert r.status_code == 429 and "Too many failed attempts" in r.text
+        assert client.get("/", follow_redirects=False).status_code == 303
+
     def test_next_never_leaves_the_site(self, client: TestClient, users) -> None:
         for target in ("//evil.example/x", "https://evil.example", "\\\\evil"):
             assert login(client, "op", next_=target).headers["location"] == "/"

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from computelease import __version__
 from computelease.auth import service as auth_service
-from computelease.auth.core import Principal
+from computelease.auth.core import LoginThrottle, Principal
 from computelease.auth.deps import Session
 from computelease.auth.models import User
 from computelease.errors import Forbidden
@@ -131,11 +131,24 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = (f"user:{username.strip().lower()}", f"ip:{request.client.host if request.client else '-'}")
+    i18n.current.set(locale_of(request))
+    wait = throttle.retry_after(*keys)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        error = i18n.gettext("Too many failed attempts; try again in %(minutes)s minutes.") % {
+            "minutes": minutes
+        }
+        return render(
+            request, "login.html", status_code=429, next=safe_next(next), error=error, username=username
+        )
     user = auth_service.authenticate_password(session, username, password)
     if user is None:
-        i18n.current.set(locale_of(request))
+        throttle.failed(*keys)
         error = i18n.gettext("Unknown username or wrong password.")
         return render(request, "login.html", next=safe_next(next), error=error, username=username)
+    throttle.succeeded(keys[0])
     request.session.clear()  # a fresh session on login: no fixation
     request.session["uid"] = user.id
     request.session["csrf"] = secrets.token_urlsafe(32)
@@ -198,6 +211,8 @@ def _plotly_js() -> str:
 
 
 def install(app: FastAPI) -> None:
+    app.state.login_throttle = LoginThrottle()
+
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(safe_next(exc.next_path))}", status_code=303)
