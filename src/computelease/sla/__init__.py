@@ -1,0 +1,1 @@
+"""SLA from delivered compute: availability, credit tiers and evidence, as pure functions."""

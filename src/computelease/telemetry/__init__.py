@@ -1,0 +1,1 @@
+"""Telemetry: GPU and node health from agent heartbeats."""
