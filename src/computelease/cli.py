@@ -256,13 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         err.print("aborted")
         return 130
     except AppError as exc:
-        err.print(f"error: {exc.detail}")
+        err.print(f"error: {exc.detail}", markup=False)
         return 1
     except (OperationalError, ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         err.print(
             f"error: the database refused the command ({reason}); check COMPUTELEASE_DATABASE_URL "
-            "and run `computelease db upgrade`"
+            "and run `computelease db upgrade`",
+            markup=False,
         )
         return 1
     return result if isinstance(result, int) else 0

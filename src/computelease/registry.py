@@ -18,6 +18,7 @@ DOMAINS = (
     "fleet",
     "contracts",
     "allocation",
+    "agent",
     "telemetry",
     "sla",
     "billing",

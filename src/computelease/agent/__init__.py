@@ -1,0 +1,1 @@
+"""The node agent: reads GPU telemetry (NVML, or a simulated fleet), spools heartbeats and sends them."""
