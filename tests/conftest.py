@@ -7,7 +7,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,11 +19,15 @@ from sqlalchemy.orm import Session
 from computelease import migrate
 from computelease.app import create_app
 from computelease.auth import service as auth
-from computelease.auth.core import Role
+from computelease.auth.core import SYSTEM, Role
 from computelease.config import Settings
+from computelease.contracts import service as contracts
 from computelease.contracts.models import Customer, Segment
+from computelease.contracts.schemas import ContractIn, SlaPolicyIn
 from computelease.db import Base, Database
 from computelease.finance.models import Lessor, LessorKind
+from computelease.fleet import service as fleet
+from computelease.fleet.schemas import NodeIn, RackIn, SiteIn
 
 PG_URL = os.environ.get("COMPUTELEASE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -98,6 +104,12 @@ class World:
     lessor_x: Lessor
     lessor_y: Lessor
     tokens: dict[str, str]
+    site: Any = None
+    node: Any = None
+    contract_a: Any = None
+    contract_b: Any = None
+    sla_policy_a: Any = None
+    sla_policy_b: Any = None
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -120,4 +132,45 @@ def world(db: Database) -> World:
             "lessor_x": auth.create_token(s, role=Role.lessor, name="t-lx", lessor_id=x.id)[1],
             "lessor_y": auth.create_token(s, role=Role.lessor, name="t-ly", lessor_id=y.id)[1],
         }
-    return World(a, b, x, y, tokens)
+        site = fleet.create_site(
+            s,
+            SiteIn(
+                code="site-foreign",
+                name="Site FOREIGN-TO-ALL",
+                kind="colocation",
+                city="上海",
+                pue="1.5",
+                power_price_per_kwh="0.8",
+                racks=[RackIn(name="R-FOREIGN")],
+            ),
+        )
+        node = fleet.create_node(
+            s,
+            NodeIn(
+                serial="NODE-FOREIGN-TO-ALL",
+                sku_id="nvidia-hgx-h100-8gpu",
+                site_id=site.id,
+                purchase_cost="2300000.00",
+                purchase_date="2025-01-01",
+            ),
+        )
+        pa = contracts.create_sla_policy(s, SlaPolicyIn(name="SLA A own", target_pct="99.9"))
+        pb = contracts.create_sla_policy(s, SlaPolicyIn(name="SLA B FOREIGN-TO-A", target_pct="99.5"))
+        terms = {
+            "capacity_unit": "gpus",
+            "capacity": "8",
+            "accelerator_model": "nvidia-h100-sxm",
+            "start_date": date(2026, 1, 1),
+            "end_date": date(2026, 12, 31),
+            "pricing": "monthly_fee",
+            "price": "70000.00",
+        }
+        ca = contracts.create_contract(
+            s, SYSTEM, ContractIn(customer_id=a.id, name="Contract A own", sla_policy_id=pa.id, **terms)
+        )
+        cb = contracts.create_contract(
+            s,
+            SYSTEM,
+            ContractIn(customer_id=b.id, name="Contract B FOREIGN-TO-A", sla_policy_id=pb.id, **terms),
+        )
+    return World(a, b, x, y, tokens, site, node, ca, cb, pa, pb)

@@ -16,13 +16,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from computelease.app import create_app
+from computelease.catalog.models import CustomAccelerator, CustomSku
 from computelease.config import Settings
-from computelease.contracts.models import Customer
+from computelease.contracts.models import Contract, Customer, SlaPolicy
 from computelease.finance.models import Lessor
+from computelease.fleet.models import Node, Site
+
 
 # For each restricted caller: the path parameters that point at records it must never reach, and the
 # names of records that must never appear in anything it reads.
-FOREIGN_IDS: dict[str, Callable[..., dict[str, int]]] = {
+def fleet_ids(w) -> dict[str, object]:
+    # The catalog is readable by every role, so any shipped id will do for its routes.
+    return {
+        "node_id": w.node.id,
+        "site_id": w.site.id,
+        "accelerator_id": "nvidia-h100-sxm",
+        "sku_id": "nvidia-hgx-h100-8gpu",
+    }
+
+
+FOREIGN_IDS: dict[str, Callable[..., dict[str, object]]] = {
     "customer_a": lambda w, tok: {
         "customer_id": w.customer_b.id,
         "lessor_id": w.lessor_x.id,
@@ -87,6 +100,12 @@ def test_restricted_callers_never_reach_foreign_records(client: TestClient, worl
             return [
                 sorted((c.id, c.name, str(c.credit_limit)) for c in s.scalars(select(Customer))),
                 sorted((x.id, x.name) for x in s.scalars(select(Lessor))),
+                sorted((c.id, c.name, c.status, str(c.total_value)) for c in s.scalars(select(Contract))),
+                sorted((p.id, p.name) for p in s.scalars(select(SlaPolicy))),
+                sorted((n.id, n.serial, n.state, n.fabric, n.site_id) for n in s.scalars(select(Node))),
+                sorted((x.id, x.code, x.name) for x in s.scalars(select(Site))),
+                sorted(a.id for a in s.scalars(select(CustomAccelerator))),
+                sorted(k.id for k in s.scalars(select(CustomSku))),
             ]
 
     before = snapshot()

@@ -88,7 +88,19 @@ def _logins(session: Session, world: DemoWorld) -> None:
         world.credentials.append(Credential(role, username, password, token, scope))
 
 
-SEEDERS: list[Seeder] = [_organisations, _logins]
+def _fleet(session: Session, world: DemoWorld) -> None:
+    from computelease.fleet.demo import seed
+
+    seed(session, world)
+
+
+def _contracts(session: Session, world: DemoWorld) -> None:
+    from computelease.contracts.demo import seed
+
+    seed(session, world)
+
+
+SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts]
 
 
 def is_empty(session: Session) -> bool:

@@ -24,6 +24,7 @@ DOMAINS = (
     "billing",
     "finance",
     "economics",
+    "probe",
 )
 
 
