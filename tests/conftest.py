@@ -25,7 +25,9 @@ from computelease.contracts import service as contracts
 from computelease.contracts.models import Customer, Segment
 from computelease.contracts.schemas import ContractIn, SlaPolicyIn
 from computelease.db import Base, Database
+from computelease.finance import service as finance
 from computelease.finance.models import Lessor, LessorKind
+from computelease.finance.schemas import CreditLineIn, LeaseIn, TermsIn
 from computelease.fleet import service as fleet
 from computelease.fleet.schemas import NodeIn, RackIn, SiteIn
 
@@ -110,6 +112,8 @@ class World:
     contract_b: Any = None
     sla_policy_a: Any = None
     sla_policy_b: Any = None
+    lease_y: Any = None
+    credit_line_y: Any = None
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -132,6 +136,19 @@ def world(db: Database) -> World:
             "lessor_x": auth.create_token(s, role=Role.lessor, name="t-lx", lessor_id=x.id)[1],
             "lessor_y": auth.create_token(s, role=Role.lessor, name="t-ly", lessor_id=y.id)[1],
         }
+    return World(a, b, x, y, tokens)
+
+
+@pytest.fixture
+def matrix_world(db: Database, world: World) -> World:
+    """``world`` plus one record of every scoped kind, for the scoping matrix.
+
+    Kept apart from ``world`` so that domain tests count only their own records. A new domain adds its
+    records here, named so that the matrix can spot them in a response (FOREIGN-TO-A, FOREIGN-TO-X,
+    FOREIGN-TO-ALL).
+    """
+    a, b, y = world.customer_a, world.customer_b, world.lessor_y
+    with db.transaction(actor="test") as s:
         site = fleet.create_site(
             s,
             SiteIn(
@@ -154,8 +171,8 @@ def world(db: Database) -> World:
                 purchase_date="2025-01-01",
             ),
         )
-        pa = contracts.create_sla_policy(s, SlaPolicyIn(name="SLA A own", target_pct="99.9"))
-        pb = contracts.create_sla_policy(s, SlaPolicyIn(name="SLA B FOREIGN-TO-A", target_pct="99.5"))
+        pa = contracts.create_sla_policy(s, SlaPolicyIn(name="Matrix SLA A own", target_pct="99.9"))
+        pb = contracts.create_sla_policy(s, SlaPolicyIn(name="Matrix SLA B FOREIGN-TO-A", target_pct="99.5"))
         terms = {
             "capacity_unit": "gpus",
             "capacity": "8",
@@ -166,11 +183,39 @@ def world(db: Database) -> World:
             "price": "70000.00",
         }
         ca = contracts.create_contract(
-            s, SYSTEM, ContractIn(customer_id=a.id, name="Contract A own", sla_policy_id=pa.id, **terms)
+            s,
+            SYSTEM,
+            ContractIn(customer_id=a.id, name="Matrix contract A own", sla_policy_id=pa.id, **terms),
         )
         cb = contracts.create_contract(
             s,
             SYSTEM,
-            ContractIn(customer_id=b.id, name="Contract B FOREIGN-TO-A", sla_policy_id=pb.id, **terms),
+            ContractIn(customer_id=b.id, name="Matrix contract B FOREIGN-TO-A", sla_policy_id=pb.id, **terms),
         )
-    return World(a, b, x, y, tokens, site, node, ca, cb, pa, pb)
+        lease_y = finance.create_lease(
+            s,
+            SYSTEM,
+            LeaseIn(
+                code="LEASE-Y-FOREIGN-TO-X",
+                kind="direct",
+                lessor_id=y.id,
+                lessee="Lessee FOREIGN-TO-X",
+                terms=TermsIn(principal="2300000", annual_rate="0.06", months="12", start="2025-01-15"),
+                node_ids=[node.id],
+            ),
+        )
+        line_y = finance.create_credit_line(
+            s,
+            SYSTEM,
+            CreditLineIn(
+                lessor_id=y.id,
+                name="Credit line FOREIGN-TO-X",
+                limit="50000000",
+                rate="0.05",
+                expires_on=date(2027, 12, 31),
+            ),
+        )
+        world.lease_y, world.credit_line_y = lease_y, line_y
+        world.site, world.node = site, node
+        world.contract_a, world.contract_b, world.sla_policy_a, world.sla_policy_b = ca, cb, pa, pb
+    return world

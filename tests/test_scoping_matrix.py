@@ -90,7 +90,8 @@ def test_no_token_is_refused(client: TestClient, method: str, path: str) -> None
 
 
 @pytest.mark.parametrize("who", ["customer_a", "lessor_x"])
-def test_restricted_callers_never_reach_foreign_records(client: TestClient, world, who: str) -> None:
+def test_restricted_callers_never_reach_foreign_records(client: TestClient, matrix_world, who: str) -> None:
+    world = matrix_world
     headers = world.headers(who)
     admin_token_id = client.get("/api/v1/tokens", headers=world.headers("admin")).json()[0]["id"]
     ids = FOREIGN_IDS[who](world, admin_token_id)

@@ -100,7 +100,13 @@ def _contracts(session: Session, world: DemoWorld) -> None:
     seed(session, world)
 
 
-SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts]
+def _finance(session: Session, world: DemoWorld) -> None:
+    from computelease.finance.demo import seed
+
+    seed(session, world)
+
+
+SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts, _finance]
 
 
 def is_empty(session: Session) -> bool:
