@@ -3,7 +3,7 @@
 Routes are discovered from the app, so a new domain's routes join the matrix by themselves. A route
 whose path has a parameter this file does not know fails `test_every_path_parameter_is_known`: add the
 parameter to FOREIGN_IDS (the id of a record the restricted callers must not reach) and seed that
-record in the `world` fixture (tests/conftest.py).
+record in the `matrix_world` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from computelease.finance.models import Lessor
 from computelease.fleet.models import Node, Site
 
 
-# For each restricted caller: the path parameters that point at records it must never reach, and the
-# names of records that must never appear in anything it reads.
 def fleet_ids(w) -> dict[str, object]:
     # The catalog is readable by every role, so any shipped id will do for its routes.
     return {
@@ -35,19 +33,69 @@ def fleet_ids(w) -> dict[str, object]:
     }
 
 
+# For each restricted caller: the path parameters that point at records it must never reach, and the
+# names of records that must never appear in anything it reads.
 FOREIGN_IDS: dict[str, Callable[..., dict[str, object]]] = {
     "customer_a": lambda w, tok: {
         "customer_id": w.customer_b.id,
         "lessor_id": w.lessor_x.id,
         "token_id": tok,
+        "contract_id": w.contract_b.id,
+        "sla_policy_id": w.sla_policy_b.id,
+        "lease_id": w.lease_y.id,
+        "credit_line_id": w.credit_line_y.id,
+        **fleet_ids(w),
     },
-    "lessor_x": lambda w, tok: {"customer_id": w.customer_a.id, "lessor_id": w.lessor_y.id, "token_id": tok},
+    "lessor_x": lambda w, tok: {
+        "customer_id": w.customer_a.id,
+        "lessor_id": w.lessor_y.id,
+        "token_id": tok,
+        "contract_id": w.contract_a.id,
+        "sla_policy_id": w.sla_policy_a.id,
+        "lease_id": w.lease_y.id,
+        "credit_line_id": w.credit_line_y.id,
+        **fleet_ids(w),
+    },
 }
 FOREIGN_NAMES = {
-    "customer_a": ["Customer B FOREIGN-TO-A", "Lessor X own", "Lessor Y FOREIGN-TO-X"],
-    "lessor_x": ["Customer A own", "Customer B FOREIGN-TO-A", "Lessor Y FOREIGN-TO-X"],
+    "customer_a": [
+        "Customer B FOREIGN-TO-A",
+        "Lessor X own",
+        "Lessor Y FOREIGN-TO-X",
+        "Matrix contract B FOREIGN-TO-A",
+        "Matrix SLA B FOREIGN-TO-A",
+        "FOREIGN-TO-ALL",
+        "LEASE-Y-FOREIGN-TO-X",
+        "Lessee FOREIGN-TO-X",
+        "Credit line FOREIGN-TO-X",
+    ],
+    "lessor_x": [
+        "Customer A own",
+        "Customer B FOREIGN-TO-A",
+        "Lessor Y FOREIGN-TO-X",
+        "Matrix contract A own",
+        "Matrix contract B FOREIGN-TO-A",
+        "Matrix SLA A own",
+        "Matrix SLA B FOREIGN-TO-A",
+        "FOREIGN-TO-ALL",
+        "LEASE-Y-FOREIGN-TO-X",
+        "Lessee FOREIGN-TO-X",
+        "Credit line FOREIGN-TO-X",
+    ],
 }
-KNOWN_PARAMS = {"customer_id", "lessor_id", "token_id"}
+KNOWN_PARAMS = {
+    "customer_id",
+    "lessor_id",
+    "token_id",
+    "contract_id",
+    "sla_policy_id",
+    "node_id",
+    "site_id",
+    "accelerator_id",
+    "sku_id",
+    "lease_id",
+    "credit_line_id",
+}
 
 
 def api_routes() -> list[tuple[str, str]]:
