@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.orm import Session
 
 from computelease import migrate
+from computelease.allocation.models import Allocation
 from computelease.app import create_app
 from computelease.auth import service as auth
 from computelease.auth.core import SYSTEM, Role
@@ -29,7 +30,10 @@ from computelease.finance import service as finance
 from computelease.finance.models import Lessor, LessorKind
 from computelease.finance.schemas import CreditLineIn, LeaseIn, TermsIn
 from computelease.fleet import service as fleet
+from computelease.fleet.core import NodeState
 from computelease.fleet.schemas import NodeIn, RackIn, SiteIn
+from computelease.probe.models import AcceptanceRun
+from computelease.probe.schemas import Verdict
 
 PG_URL = os.environ.get("COMPUTELEASE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -113,6 +117,7 @@ class World:
     sla_policy_a: Any = None
     sla_policy_b: Any = None
     lease_y: Any = None
+    acceptance_run: Any = None
     credit_line_y: Any = None
 
     def headers(self, who: str) -> dict[str, str]:
@@ -214,6 +219,36 @@ def matrix_world(db: Database, world: World) -> World:
                 rate="0.05",
                 expires_on=date(2027, 12, 31),
             ),
+        )
+        at = datetime(2026, 1, 2, tzinfo=UTC)
+        run = AcceptanceRun(
+            node_id=node.id,
+            received_at=at,
+            started_at=at,
+            finished_at=at,
+            mode="quick",
+            verdict=Verdict.PASS,
+            exit_code=0,
+            schema_version=1,
+            summary="Acceptance FOREIGN-TO-ALL",
+            hostname="host-FOREIGN-TO-ALL",
+            state_before=NodeState.ordered,
+            state_after=NodeState.ordered,
+            warnings=[],
+            report={},
+            actor="test",
+        )
+        s.add(run)
+        s.flush()
+        world.acceptance_run = run
+        # B's contract runs on the node: customer A must still not see it.
+        s.add(
+            Allocation(
+                node_id=node.id,
+                contract_id=cb.id,
+                start_at=datetime(2026, 1, 1, tzinfo=UTC),
+                end_at=datetime(2026, 6, 1, tzinfo=UTC),
+            )
         )
         world.lease_y, world.credit_line_y = lease_y, line_y
         world.site, world.node = site, node

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from computelease.allocation.models import Allocation
 from computelease.app import create_app
 from computelease.catalog.models import CustomAccelerator, CustomSku
 from computelease.config import Settings
@@ -30,6 +31,8 @@ def fleet_ids(w) -> dict[str, object]:
         "site_id": w.site.id,
         "accelerator_id": "nvidia-h100-sxm",
         "sku_id": "nvidia-hgx-h100-8gpu",
+        "node_ref": w.node.serial,
+        "run_id": w.acceptance_run.id,
     }
 
 
@@ -95,6 +98,8 @@ KNOWN_PARAMS = {
     "sku_id",
     "lease_id",
     "credit_line_id",
+    "node_ref",
+    "run_id",
 }
 
 
@@ -155,6 +160,7 @@ def test_restricted_callers_never_reach_foreign_records(client: TestClient, matr
                 sorted((x.id, x.code, x.name) for x in s.scalars(select(Site))),
                 sorted(a.id for a in s.scalars(select(CustomAccelerator))),
                 sorted(k.id for k in s.scalars(select(CustomSku))),
+                sorted(a.id for a in s.scalars(select(Allocation))),
             ]
 
     before = snapshot()
@@ -194,3 +200,13 @@ def test_admin_only_routes(client: TestClient, world, who: str, path: str) -> No
     r = client.get(path, headers=world.headers(who))
     assert r.status_code == 403
     assert "admin" in r.json()["detail"]
+
+
+def test_nodes_are_seen_by_who_rents_or_finances_them(client: TestClient, matrix_world) -> None:
+    w = matrix_world
+    url = f"/api/v1/nodes/{w.node.id}"
+    # Customer B's contract runs on the node and lessor Y's lease finances it; A and X have no claim.
+    assert client.get(url, headers=w.headers("customer_b")).json()["serial"] == "NODE-FOREIGN-TO-ALL"
+    assert client.get(url, headers=w.headers("lessor_y")).json()["serial"] == "NODE-FOREIGN-TO-ALL"
+    assert client.get(url, headers=w.headers("customer_a")).status_code == 404
+    assert client.get(url, headers=w.headers("lessor_x")).status_code == 404

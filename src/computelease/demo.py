@@ -106,7 +106,13 @@ def _finance(session: Session, world: DemoWorld) -> None:
     seed(session, world)
 
 
-SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts, _finance]
+def _allocation(session: Session, world: DemoWorld) -> None:
+    from computelease.allocation.demo import seed
+
+    seed(session, world)
+
+
+SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts, _allocation, _finance]
 
 
 def is_empty(session: Session) -> bool:

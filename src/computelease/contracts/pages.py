@@ -401,7 +401,16 @@ def contract_page(request: Request, session: Session, viewer: Viewer, contract_i
         "contracts/contract.html",
         c=service.present_detail(session, contract),
         transition_error=None,
+        serving=_serving(session, viewer, contract.id),
     )
+
+
+def _serving(session: Session, viewer: Principal, contract_id: int) -> list:
+    # Imported here: allocation builds on contracts, so contracts cannot import it at module level.
+    from computelease.allocation import service as allocation
+
+    stmt = allocation.filter_allocations(allocation.readable_allocations(viewer), contract_id=contract_id)
+    return list(session.scalars(stmt))
 
 
 @router.get("/contracts/{contract_id}/edit", response_class=HTMLResponse)
@@ -453,5 +462,6 @@ def contract_transition(
             status_code=exc.status if isinstance(exc, AppError) else 422,
             c=service.present_detail(session, contract),
             transition_error="; ".join(_problems(exc)),
+            serving=_serving(session, viewer, contract.id),
         )
     return RedirectResponse(f"/contracts/{contract_id}", status_code=303)

@@ -329,8 +329,25 @@ def _node_page(
         totals=[(s, totals[s]) for s in NodeState if s in totals],
         hours=lambda d: f"{d / timedelta(hours=1):,.1f}",
         error=context.pop("error", None),
+        serving=_allocation_history(session, viewer, node.id),
+        **_acceptance(session, viewer, node.id),
         **context,
     )
+
+
+def _acceptance(session: Session, viewer: Principal, node_id: int) -> dict[str, Any]:
+    # Imported here: the probe builds on the fleet, so the fleet cannot import it at module level.
+    from computelease.probe import pages as probe_pages
+
+    return probe_pages.acceptance_context(session, viewer, node_id)
+
+
+def _allocation_history(session: Session, viewer: Principal, node_id: int) -> list:
+    # Imported here: allocation builds on fleet, so fleet cannot import it at module level.
+    from computelease.allocation import service as allocation
+
+    stmt = allocation.filter_allocations(allocation.readable_allocations(viewer), node_id=node_id)
+    return list(session.scalars(stmt))
 
 
 @router.get("/fleet/nodes/{node_id}", response_class=HTMLResponse)

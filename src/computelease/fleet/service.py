@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, false, func, select, true
 from sqlalchemy.orm import Session, lazyload
 
 from computelease import metrics
-from computelease.auth.core import Principal
+from computelease.auth.core import Principal, Role
 from computelease.catalog import service as catalog_service
 from computelease.catalog.core import Catalog, ServerSku, UnknownSku
 from computelease.errors import Conflict, NotFound, Unprocessable
@@ -30,6 +30,7 @@ from computelease.fleet import core, csvio
 from computelease.fleet.core import Event, NodeState, StateInterval
 from computelease.fleet.models import Gpu, Node, NodeEvent, Rack, Site
 from computelease.fleet.schemas import GpuIn, NodeIn, NodePatch, RackIn, SiteIn, SitePatch
+from computelease.kit import events as domain_events
 from computelease.kit.time import as_utc, utcnow
 
 # ---------------------------------------------------------------------------------------- scope
@@ -40,6 +41,18 @@ def _visible_nodes(principal: Principal) -> ColumnElement[bool]:
     issues: customer → nodes allocated to its contracts, lessor → nodes its leases finance)."""
     if principal.is_staff:
         return true()
+    if principal.role == Role.customer:
+        # Imported here: allocation builds on fleet, so fleet cannot import it at module level.
+        from computelease.allocation.models import Allocation
+        from computelease.contracts.models import Contract
+
+        own = select(Contract.id).where(Contract.customer_id == principal.customer_id)
+        return Node.id.in_(select(Allocation.node_id).where(Allocation.contract_id.in_(own)))
+    if principal.role == Role.lessor:
+        # Imported here for the same reason: finance builds on fleet.
+        from computelease.finance.service import lessor_node_ids
+
+        return Node.id.in_(lessor_node_ids(principal))
     return false()
 
 
@@ -429,6 +442,9 @@ def transition(
     node.state, node.state_since = to, as_utc(at)
     session.add(event)
     session.flush()
+    domain_events.publish(
+        session, "node.state_changed", node_id=node.id, from_=event.from_state, to=to, at=event.at
+    )
     return event
 
 
