@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     session_max_age_s: int = 8 * 3600
     default_locale: str = "zh_CN"
+    # Allocation policy: nodes kept free per (site, fabric) for healing, as a count or a fraction of the
+    # fabric's allocatable nodes (the larger wins), and the cleaning gap between two tenants of a node.
+    spare_nodes_per_fabric: int = Field(default=0, ge=0)
+    spare_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    cleaning_gap_hours: float = Field(default=4.0, ge=0.0)
     sql_echo: bool = False
 
     def resolved_secret_key(self) -> str:

@@ -129,3 +129,29 @@ def test_occupancy_by_site_and_contract(session, world, small) -> None:
     assert mine[0].allocated_gpu_hours == pytest.approx(8 * 24) and mine[0].idle_nodes == ()
     with pytest.raises(Forbidden):
         service.occupancy(session, customer, day, day + timedelta(days=1), "site")
+
+
+class TestConfiguredSpares:
+    @pytest.fixture
+    def spares(self, monkeypatch):
+        from computelease.config import get_settings
+
+        def set_spares(n: int) -> None:
+            monkeypatch.setenv("COMPUTELEASE_SPARE_NODES_PER_FABRIC", str(n))
+            get_settings.cache_clear()
+
+        yield set_spares
+        monkeypatch.delenv("COMPUTELEASE_SPARE_NODES_PER_FABRIC", raising=False)
+        get_settings.cache_clear()
+
+    def test_one_spare_per_fabric_keeps_the_lone_node_free(self, session, world, small, spares) -> None:
+        spares(1)
+        done = service.plan(session, SYSTEM, as_of=JAN)
+        assert done.shortfalls == []
+        assert small.nodes["B1"] not in {a.node_id for a in done.assignments}
+
+    def test_too_many_spares_leave_a_contract_short_and_say_why(self, session, world, small, spares) -> None:
+        spares(2)
+        result = service.plan(session, SYSTEM, as_of=JAN, dry_run=True)
+        assert len(result.assignments) == 1
+        assert [s.reason for s in result.shortfalls] == ["spares_reserved"]

@@ -189,6 +189,18 @@ def _fleet(session: Session, principal: Principal) -> dict[int, Node]:
     return {n.id: n for n in session.scalars(fleet_service.readable_nodes(principal))}
 
 
+def configured_policy() -> core.AllocationPolicy:
+    """The allocation policy from settings (COMPUTELEASE_SPARE_NODES_PER_FABRIC, ..._SPARE_FRACTION,
+    ..._CLEANING_GAP_HOURS)."""
+    from computelease.config import get_settings
+
+    settings = get_settings()
+    return core.AllocationPolicy(
+        cleaning_gap=timedelta(hours=settings.cleaning_gap_hours),
+        spares=core.SparePolicy(count=settings.spare_nodes_per_fabric, fraction=settings.spare_fraction),
+    )
+
+
 def plan(
     session: Session,
     principal: Principal,
@@ -197,12 +209,13 @@ def plan(
     contract_ids: Sequence[int] | None = None,
     rebalance: bool = False,
     dry_run: bool = False,
-    policy: core.AllocationPolicy = core.AllocationPolicy(),
+    policy: core.AllocationPolicy | None = None,
 ) -> PlanResult:
     """Plans every signed or active contract (or those of ``contract_ids``) from ``as_of`` (now) on,
     around the allocations already recorded, and records the new ones unless ``dry_run``."""
     if not principal.is_staff:
         raise Forbidden("planning allocations needs an operator or admin")
+    policy = policy or configured_policy()
     as_of = as_utc(as_of) if as_of is not None else utcnow()
     nodes = _fleet(session, principal)
     stmt = contracts_service.readable_contracts(principal).where(Contract.status.in_(PLANNED_STATUSES))
@@ -319,10 +332,11 @@ def heal(
     at: datetime,
     *,
     reason: str = "",
-    policy: core.AllocationPolicy = core.AllocationPolicy(),
+    policy: core.AllocationPolicy | None = None,
 ) -> HealOutcome:
     """Moves every allocation of node ``node_id`` that runs past ``at`` to a compatible spare in the
     contract's placement domain, from ``at`` on; records a :class:`Replacement` for each move."""
+    policy = policy or configured_policy()
     at = as_utc(at)
     outcome = HealOutcome()
     affected = list(
