@@ -34,6 +34,7 @@ from computelease.fleet.core import NodeState
 from computelease.fleet.schemas import NodeIn, RackIn, SiteIn
 from computelease.probe.models import AcceptanceRun
 from computelease.probe.schemas import Verdict
+from computelease.telemetry import service as telemetry
 
 PG_URL = os.environ.get("COMPUTELEASE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -118,6 +119,7 @@ class World:
     sla_policy_b: Any = None
     lease_y: Any = None
     acceptance_run: Any = None
+    incident: Any = None
     credit_line_y: Any = None
 
     def headers(self, who: str) -> dict[str, str]:
@@ -241,6 +243,17 @@ def matrix_world(db: Database, world: World) -> World:
         s.add(run)
         s.flush()
         world.acceptance_run = run
+        world.incident = telemetry.open_incident(
+            s, SYSTEM, title="Incident FOREIGN-TO-ALL", node_id=node.id, gpu_indexes=[0]
+        )
+        telemetry.announce_maintenance(
+            s,
+            SYSTEM,
+            title="Maintenance FOREIGN-TO-ALL",
+            node_id=node.id,
+            starts_at=datetime(2026, 12, 1, tzinfo=UTC),
+            ends_at=datetime(2026, 12, 2, tzinfo=UTC),
+        )
         # B's contract runs on the node: customer A must still not see it.
         s.add(
             Allocation(

@@ -99,6 +99,9 @@ def test_the_run_page_shows_every_check_with_its_threshold(client, db, world, ru
 
 def test_the_partial_renders_from_the_context_the_node_page_gets(db, world, runs) -> None:
     node_id, (first, second) = runs
+    from computelease.web import i18n
+
+    i18n.current.set("en")  # the locale a request would have set; another test may have left zh_CN
     with db.transaction("test") as s:
         context = pages.acceptance_context(s, SYSTEM, node_id)
         html = environment().get_template("probe/_acceptance.html").render(**context)

@@ -41,7 +41,7 @@ def resolve_node(session: Session, principal: Principal, node_ref: str) -> Node:
     if node is None and node_ref.isdigit():
         node = session.scalar(fleet.readable_nodes(principal).where(Node.id == int(node_ref)))
     if node is None:
-        raise NotFound(f"no node with serial (or id) {node_ref!r} is visible to you")
+        raise NotFound("no node with that serial (or id) is visible to you")
     return node
 
 
