@@ -152,7 +152,9 @@ def test_a_bad_report_is_a_422_naming_the_field(client, world, make_node, probe_
 def test_an_unknown_node_is_a_404(client, world, make_node, probe_report) -> None:
     make_node()
     r = _post(client, world, "NO-SUCH", probe_report(serial="NO-SUCH"))
-    assert r.status_code == 404 and "NO-SUCH" in r.json()["detail"]
+    problem = r.json()
+    assert r.status_code == 404 and "serial" in problem["detail"]
+    assert problem["instance"].endswith("NO-SUCH/acceptance")
     assert client.get(URL.format("NO-SUCH"), headers=world.headers("admin")).status_code == 404
     assert client.get("/api/v1/acceptance/999999", headers=world.headers("admin")).status_code == 404
 
