@@ -21,6 +21,7 @@ from computelease.allocation.models import Allocation
 from computelease.app import create_app
 from computelease.auth import service as auth
 from computelease.auth.core import SYSTEM, Role
+from computelease.billing.models import Invoice, Payment
 from computelease.config import Settings
 from computelease.contracts import service as contracts
 from computelease.contracts.models import Customer, Segment
@@ -263,7 +264,69 @@ def matrix_world(db: Database, world: World) -> World:
                 end_at=datetime(2026, 6, 1, tzinfo=UTC),
             )
         )
+        # B's invoice and payment: customer A and every lessor must not see them.
+        invoice_b = Invoice(
+            kind="invoice",
+            number="CL-2026-FOREIGN-TO-A",
+            status="finalized",
+            contract_id=cb.id,
+            customer_id=b.id,
+            period="2026-01",
+            currency="CNY",
+            issued_on=date(2026, 2, 1),
+            due_on=date(2026, 3, 3),
+            net="66037.74",
+            tax="3962.26",
+            gross="70000.00",
+        )
+        payment_b = Payment(
+            customer_id=b.id,
+            currency="CNY",
+            amount="100.00",
+            received_on=date(2026, 2, 5),
+            reference="PAY-FOREIGN-TO-A",
+            unapplied="100.00",
+        )
+        s.add_all([invoice_b, payment_b])
+        s.flush()
+        world.invoice_b, world.payment_b = invoice_b, payment_b
         world.lease_y, world.credit_line_y = lease_y, line_y
         world.site, world.node = site, node
         world.contract_a, world.contract_b, world.sla_policy_a, world.sla_policy_b = ca, cb, pa, pb
     return world
+
+
+@pytest.fixture(scope="session")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each CLI test: migrating once per session is much faster."""
+    path = tmp_path_factory.mktemp("cli-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db)
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, migrated_file: Path):
+    """Runs ``computelease ...`` in-process on a fresh SQLite file; returns (exit code, stdout, stderr).
+    ``cli.db`` is that file's Database, for arranging records before a command."""
+    import shutil
+
+    from computelease.cli import main
+    from computelease.config import get_settings
+
+    shutil.copy(migrated_file, tmp_path / "cli.db")
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("COMPUTELEASE_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    run.db = Database(url)  # type: ignore[attr-defined]
+    yield run
+    run.db.dispose()  # type: ignore[attr-defined]
+    get_settings.cache_clear()

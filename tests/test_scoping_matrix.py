@@ -49,6 +49,10 @@ FOREIGN_IDS: dict[str, Callable[..., dict[str, object]]] = {
         "sla_policy_id": w.sla_policy_b.id,
         "lease_id": w.lease_y.id,
         "credit_line_id": w.credit_line_y.id,
+        "invoice_id": w.invoice_b.id,
+        "payment_id": w.payment_b.id,
+        # Scenario routes refuse customers and lessors before any lookup: any id will do.
+        "scenario_id": 1,
         **fleet_ids(w),
     },
     "lessor_x": lambda w, tok: {
@@ -59,6 +63,10 @@ FOREIGN_IDS: dict[str, Callable[..., dict[str, object]]] = {
         "sla_policy_id": w.sla_policy_a.id,
         "lease_id": w.lease_y.id,
         "credit_line_id": w.credit_line_y.id,
+        "invoice_id": w.invoice_b.id,
+        "payment_id": w.payment_b.id,
+        # Scenario routes refuse customers and lessors before any lookup: any id will do.
+        "scenario_id": 1,
         **fleet_ids(w),
     },
 }
@@ -73,6 +81,8 @@ FOREIGN_NAMES = {
         "LEASE-Y-FOREIGN-TO-X",
         "Lessee FOREIGN-TO-X",
         "Credit line FOREIGN-TO-X",
+        "CL-2026-FOREIGN-TO-A",
+        "PAY-FOREIGN-TO-A",
     ],
     "lessor_x": [
         "Customer A own",
@@ -86,6 +96,8 @@ FOREIGN_NAMES = {
         "LEASE-Y-FOREIGN-TO-X",
         "Lessee FOREIGN-TO-X",
         "Credit line FOREIGN-TO-X",
+        "CL-2026-FOREIGN-TO-A",
+        "PAY-FOREIGN-TO-A",
     ],
 }
 KNOWN_PARAMS = {
@@ -103,6 +115,9 @@ KNOWN_PARAMS = {
     "node_ref",
     "run_id",
     "incident_id",
+    "invoice_id",
+    "payment_id",
+    "scenario_id",
 }
 
 

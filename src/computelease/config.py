@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     spare_nodes_per_fabric: int = Field(default=0, ge=0)
     spare_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     cleaning_gap_hours: float = Field(default=4.0, ge=0.0)
+    # The issuing entity's code: the prefix of invoice numbers (CL-2026-000123), one series per code.
+    billing_entity: str = Field(default="CL", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     sql_echo: bool = False
 
     def resolved_secret_key(self) -> str:

@@ -112,7 +112,37 @@ def _allocation(session: Session, world: DemoWorld) -> None:
     seed(session, world)
 
 
-SEEDERS: list[Seeder] = [_organisations, _logins, _fleet, _contracts, _allocation, _finance]
+def _telemetry(session: Session, world: DemoWorld) -> None:
+    from computelease.telemetry.demo import seed
+
+    seed(session, world)
+
+
+def _economics(session: Session, world: DemoWorld) -> None:
+    from computelease.economics.demo import seed
+
+    seed(session, world)
+
+
+def _billing(session: Session, world: DemoWorld) -> None:
+    from computelease.billing.demo import seed
+
+    seed(session, world)
+
+
+# Order matters along the chain: telemetry's incidents become SLA credits on the invoices billing issues,
+# and the lessor's view reads those invoices.
+SEEDERS: list[Seeder] = [
+    _organisations,
+    _logins,
+    _fleet,
+    _contracts,
+    _allocation,
+    _telemetry,
+    _finance,
+    _billing,
+    _economics,
+]
 
 
 def is_empty(session: Session) -> bool:

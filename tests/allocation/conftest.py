@@ -3,7 +3,6 @@ fabric ib-a, B1 in ib-b), and two signed 8-GPU H100 contracts for 2026, one per 
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -11,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from computelease import migrate
 from computelease.auth.core import SYSTEM
-from computelease.cli import main
-from computelease.config import get_settings
 from computelease.contracts import service as contracts
 from computelease.contracts.schemas import ContractIn, TransitionIn
 from computelease.db import Database
@@ -101,31 +97,3 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
     monkeypatch.setattr("computelease.auth.core._hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-
-
-@pytest.fixture(scope="session")
-def migrated_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("alloc-cli") / "template.db"
-    db = Database(f"sqlite:///{path}")
-    migrate.upgrade(db)
-    db.dispose()
-    return path
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys, migrated_file):
-    shutil.copy(migrated_file, tmp_path / "cli.db")
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("COMPUTELEASE_DATABASE_URL", url)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    run.db = Database(url)  # type: ignore[attr-defined]
-    yield run
-    run.db.dispose()  # type: ignore[attr-defined]
-    get_settings.cache_clear()

@@ -200,12 +200,3 @@ def test_route_needs_its_terms(one_node: dict) -> None:
     assert scenario.with_route("bank").funding.instruments == ("bank",)
     with pytest.raises(ScenarioInvalid, match=r"funding\.direct_lease: is missing"):
         scenario.with_route("direct_lease")
-
-
-def test_building_from_the_database_is_not_wired_yet() -> None:
-    from datetime import date
-
-    from computelease.economics.live import scenario_from_database
-
-    with pytest.raises(NotImplementedError, match="not wired yet"):
-        scenario_from_database(None, None, assumptions=None, as_of=date(2025, 1, 1))  # type: ignore[arg-type]

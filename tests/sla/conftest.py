@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -10,11 +9,8 @@ from typing import Any
 import pytest
 from tests.telemetry.conftest import T0, batch, beat, build
 
-from computelease import migrate
 from computelease.allocation.models import Allocation
 from computelease.auth.core import SYSTEM
-from computelease.cli import main
-from computelease.config import get_settings
 from computelease.contracts import service as contracts
 from computelease.contracts.schemas import ContractIn, SlaPolicyIn, TransitionIn
 from computelease.db import Database
@@ -90,31 +86,3 @@ def served(db: Database, world) -> Served:
         out = served_contract(s, world.customer_a.id)
         outage(s)
     return out
-
-
-@pytest.fixture(scope="session")
-def migrated_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sla-cli") / "template.db"
-    db = Database(f"sqlite:///{path}")
-    migrate.upgrade(db)
-    db.dispose()
-    return path
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys, migrated_file):
-    shutil.copy(migrated_file, tmp_path / "cli.db")
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("COMPUTELEASE_DATABASE_URL", url)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    run.db = Database(url)  # type: ignore[attr-defined]
-    yield run
-    run.db.dispose()  # type: ignore[attr-defined]
-    get_settings.cache_clear()

@@ -88,6 +88,10 @@ class Contract(Record, Audited, Base):
     deposit: Mapped[Decimal] = mapped_column(Exact(2), default=Decimal("0.00"))
     prepayment: Mapped[Decimal] = mapped_column(Exact(2), default=Decimal("0.00"))
     payment_terms_days: Mapped[int] = mapped_column(default=30)
+    # GPU-hours allocated beyond the contract are billed at this rate; None: not billed.
+    on_demand_rate: Mapped[Decimal | None] = mapped_column(Exact(4))
+    # Chinese contracts quote prices with VAT included (含税价); False: VAT is added on top.
+    prices_include_vat: Mapped[bool] = mapped_column(default=True)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     sla_policy_id: Mapped[int | None] = mapped_column(
         ForeignKey("sla_policy.id", ondelete="RESTRICT"), index=True

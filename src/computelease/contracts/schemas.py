@@ -138,6 +138,8 @@ class ContractIn(BaseModel):
     deposit: Amount = Decimal("0.00")
     prepayment: Amount = Decimal("0.00")
     payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 30
+    on_demand_rate: UnitPrice | None = Field(None, description="per GPU-hour beyond the contract")
+    prices_include_vat: bool = Field(True, description="prices quoted with VAT included (含税价)")
     currency: Currency = "CNY"
     timezone: TimeZone = "Asia/Shanghai"
     sla_policy_id: int | None = None
@@ -167,6 +169,8 @@ class ContractPatch(BaseModel):
     deposit: Amount | None = None
     prepayment: Amount | None = None
     payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    on_demand_rate: UnitPrice | None = None
+    prices_include_vat: bool | None = None
     currency: Currency | None = None
     timezone: TimeZone | None = None
     sla_policy_id: int | None = None
@@ -233,6 +237,8 @@ class ContractOut(BaseModel):
     deposit: Decimal
     prepayment: Decimal
     payment_terms_days: int
+    on_demand_rate: Decimal | None
+    prices_include_vat: bool
     currency: str
     sla_policy_id: int | None
     notes: str

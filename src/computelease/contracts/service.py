@@ -184,6 +184,7 @@ _REQUIRED = frozenset(
         "payment_terms_days",
         "currency",
         "timezone",
+        "prices_include_vat",
     }
 )
 

@@ -219,3 +219,41 @@ def compare_cmd(
     )
     if html is not None:
         err.print(f"wrote {html}")
+
+
+@scenario_app.command("live")
+def live_cmd(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the YAML here, to edit and run again")
+    ] = None,
+    as_json: AsJson = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default today)")] = None,
+    horizon_months: Annotated[
+        int | None, typer.Option(help="months past --as-of to project (default 60)", min=1, max=600)
+    ] = None,
+) -> None:
+    """The scenario of the fleet, contracts and leases in the database as they are today."""
+    from datetime import date
+
+    from computelease.auth.core import SYSTEM
+    from computelease.economics import live
+    from computelease.economics.service import today
+    from computelease.kit.cli import transaction
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else today()
+    except ValueError:
+        raise typer.BadParameter(f"{as_of!r} is not a date; use YYYY-MM-DD", param_hint="--as-of") from None
+    with transaction() as session:
+        data, warnings = live.scenario_data(session, SYSTEM, as_of=day, horizon_months=horizon_months)
+        text = live.live_yaml(session, SYSTEM, as_of=day, horizon_months=horizon_months)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    if as_json:
+        echo_json({"scenario": data, "assumptions": live.assumptions(), "warnings": warnings})
+        return
+    if out_file is None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    _warn(warnings)
+    err.print(f"wrote {out_file}; edit the assumptions, then `computelease scenario run {out_file}`")

@@ -6,16 +6,21 @@ The intervals handed to the pure core are built from three records:
   node, cut to the service window; a replacement node counts from its allocation's start;
 - **GPU health intervals** from telemetry: ``unhealthy`` and ``down`` time (and ``degraded``) of those
   GPUs, linked to the incident that covers it; healthy time needs no record of its own;
-- **maintenance windows** on the contract's nodes, or on every node.
-
-Throughput shares from acceptance runs are not applied yet (``delivered_share`` None counts as 1).
+- **maintenance windows** on the contract's nodes, or on every node;
+- **acceptance runs**: each GPU's latest measured delivered share (``probe.service.latest_shares``,
+  matched by the GPU's UUID, else by node and index). The GPU's allocated time is weighted by it, so a
+  card measured at 0.9 of its calibrated rating delivers 0.9 of its time; below the contract's
+  threshold (:func:`degraded_below`) the time is also labelled ``degraded`` with the measurement as the
+  reason. A GPU never measured counts as a full share. The latest figure applies to the whole period:
+  acceptance runs say what a card delivers, not when it started to deliver less.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import or_, select
@@ -28,8 +33,10 @@ from computelease.contracts import core as contracts_core
 from computelease.contracts import service as contracts
 from computelease.contracts.models import Contract
 from computelease.errors import AppError
-from computelease.fleet.models import Node
+from computelease.fleet.models import Gpu, Node
 from computelease.kit.time import utcnow
+from computelease.money import CONTEXT
+from computelease.probe import service as probe
 from computelease.sla import core
 from computelease.telemetry.health import Health
 from computelease.telemetry.models import GpuHealthInterval, MaintenanceWindow
@@ -38,8 +45,44 @@ from computelease.telemetry.models import GpuHealthInterval, MaintenanceWindow
 _COUNTED = {Health.UNHEALTHY: core.UNHEALTHY, Health.DOWN: core.DOWN, Health.DEGRADED: core.DEGRADED}
 
 
+# Without a minimum spec in the contract, a card is degraded below its calibrated rating: the SKU's
+# bf16 acceptance pass level, which the measured share is already relative to.
+DEFAULT_DEGRADED_BELOW = Decimal(1)
+
+
 def gpu_key(node: Node, index: int) -> str:
     return f"{node.serial}#{index}"
+
+
+def degraded_below(session: Session, contract: Contract, model: str) -> Decimal:
+    """The delivered share below which a GPU of ``model`` is degraded for ``contract``.
+
+    A contract with a minimum spec (``min_tflops`` at a precision) accepts cards down to that fraction of
+    the catalog figure (900 of the H100's 989.4 dense BF16 TFLOPS: 0.9096…); the same fraction of the
+    calibrated rating is its threshold, never above 1. Otherwise, and when the catalog has no figure for
+    the model, :data:`DEFAULT_DEGRADED_BELOW`.
+    """
+    if contract.min_tflops is None:
+        return DEFAULT_DEGRADED_BELOW
+    try:
+        accelerator = contracts.catalog(session).accelerator(model)
+    except AppError:
+        return DEFAULT_DEGRADED_BELOW
+    figure = accelerator.tflops(contract.min_tflops_precision or "bf16")
+    if figure is None or figure.value is None or figure.value <= 0:
+        return DEFAULT_DEGRADED_BELOW
+    with localcontext(CONTEXT):
+        return min(DEFAULT_DEGRADED_BELOW, Decimal(contract.min_tflops) / figure.value)
+
+
+def _share_of(
+    shares: dict[probe.GpuKey, Decimal], node_id: int, index: int, uuid: str | None
+) -> Decimal | None:
+    share = shares.get(uuid) if uuid else None
+    if share is None:
+        share = shares.get((node_id, index))
+    # Stored to 4 places; shown as measured (0.9, not 0.9000). Shares are at most 1: no exponent.
+    return None if share is None else share.normalize()
 
 
 def policy_of(contract: Contract) -> core.SlaPolicy:
@@ -76,58 +119,138 @@ def window_of(contract: Contract, period: str) -> core.ContractWindow:
     )
 
 
-def intervals_for(
-    session: Session, contract: Contract, start: datetime, end: datetime
-) -> tuple[list[core.GpuInterval], set[int]]:
-    """The contract's GPU intervals over ``[start, end)`` and the ids of the nodes that served it."""
-    allocations = list(
-        session.scalars(
-            select(Allocation)
-            .where(
-                Allocation.contract_id == contract.id, Allocation.start_at < end, Allocation.end_at > start
-            )
-            .order_by(Allocation.start_at, Allocation.id)
-        )
+@dataclass(frozen=True)
+class _NodeInfo:
+    serial: str
+    model: str
+    gpus: tuple[tuple[int, str | None], ...]  # (index, uuid)
+
+
+@dataclass
+class Sources:
+    """What the SLA of many contracts is computed from, loaded in a handful of queries: allocations,
+    their nodes and GPUs, health intervals, measured shares and maintenance windows overlapping a
+    window. A month close measures thousands of contracts; per-contract queries would dominate it."""
+
+    start: datetime
+    end: datetime
+    allocations: dict[int, list[tuple[int, datetime, datetime]]]  # contract id -> (node id, start, end)
+    nodes: dict[int, _NodeInfo]
+    health: dict[int, list[GpuHealthInterval]]  # node id -> intervals, in time order
+    shares: dict[probe.GpuKey, Decimal]
+    maintenance: list[core.MaintenanceWindow]
+
+
+def _chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+    # Bounded IN lists: SQLite caps bound parameters per statement.
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def load_sources(
+    session: Session, start: datetime, end: datetime, contract_ids: Iterable[int] | None = None
+) -> Sources:
+    """The records of ``contract_ids`` (None: every contract) overlapping ``[start, end)``."""
+    stmt = select(Allocation.contract_id, Allocation.node_id, Allocation.start_at, Allocation.end_at).where(
+        Allocation.start_at < end, Allocation.end_at > start
     )
-    out: list[core.GpuInterval] = []
-    node_ids: set[int] = set()
-    for a in allocations:
-        lo, hi = max(a.start_at, start), min(a.end_at, end)
-        node = a.node
-        node_ids.add(node.id)
-        for gpu in node.gpus:
-            out.append(
-                core.GpuInterval(
-                    gpu_id=gpu_key(node, gpu.index),
-                    node_id=str(node.id),
-                    start=lo,
-                    end=hi,
-                    state=core.ALLOCATED,
-                )
-            )
-        health = session.scalars(
+    rows: list = []
+    if contract_ids is None:
+        rows = list(session.execute(stmt))
+    else:
+        for chunk in _chunks(sorted(set(contract_ids))):
+            rows.extend(session.execute(stmt.where(Allocation.contract_id.in_(chunk))))
+    allocations: dict[int, list[tuple[int, datetime, datetime]]] = {}
+    for contract_id, node_id, a_start, a_end in sorted(rows, key=lambda r: (r[2], r[0], r[1])):
+        allocations.setdefault(contract_id, []).append((node_id, a_start, a_end))
+    node_ids = sorted({r[1] for r in rows})
+    nodes: dict[int, _NodeInfo] = {}
+    gpus: dict[int, list[tuple[int, str | None]]] = {}
+    health: dict[int, list[GpuHealthInterval]] = {}
+    for chunk in _chunks(node_ids):
+        for node_id, index, uuid in session.execute(
+            select(Gpu.node_id, Gpu.index, Gpu.uuid).where(Gpu.node_id.in_(chunk)).order_by(Gpu.index)
+        ):
+            gpus.setdefault(node_id, []).append((index, uuid))
+        for node_id, serial, model in session.execute(
+            select(Node.id, Node.serial, Node.model).where(Node.id.in_(chunk))
+        ):
+            nodes[node_id] = _NodeInfo(serial, model, tuple(gpus.get(node_id, ())))
+        for h in session.scalars(
             select(GpuHealthInterval)
             .where(
-                GpuHealthInterval.node_id == node.id,
+                GpuHealthInterval.node_id.in_(chunk),
                 GpuHealthInterval.state.in_(list(_COUNTED)),
-                GpuHealthInterval.start_at < hi,
-                or_(GpuHealthInterval.end_at.is_(None), GpuHealthInterval.end_at > lo),
+                GpuHealthInterval.start_at < end,
+                or_(GpuHealthInterval.end_at.is_(None), GpuHealthInterval.end_at > start),
             )
             .order_by(GpuHealthInterval.start_at, GpuHealthInterval.id)
-        )
-        for h in health:
+        ):
+            health.setdefault(h.node_id, []).append(h)
+    return Sources(
+        start=start,
+        end=end,
+        allocations=allocations,
+        nodes=nodes,
+        health=health,
+        shares=probe.latest_shares(session, node_ids),
+        maintenance=maintenance_for(session, None, start, end),
+    )
+
+
+def intervals_for(
+    session: Session,
+    contract: Contract,
+    start: datetime,
+    end: datetime,
+    sources: Sources | None = None,
+) -> tuple[list[core.GpuInterval], set[int]]:
+    """The contract's GPU intervals over ``[start, end)`` and the ids of the nodes that served it;
+    ``sources`` loaded for a wider window are reused (:func:`load_sources`)."""
+    if sources is None:
+        sources = load_sources(session, start, end, [contract.id])
+    out: list[core.GpuInterval] = []
+    allocations = sources.allocations.get(contract.id, [])
+    node_ids: set[int] = {node_id for node_id, _, _ in allocations}
+    thresholds: dict[str, Decimal] = {}
+    now = utcnow()
+    for node_id, a_start, a_end in allocations:
+        lo, hi = max(a_start, start), min(a_end, end)
+        if hi <= lo:
+            continue
+        node = sources.nodes[node_id]
+        node_shares: dict[int, Decimal | None] = {}
+        for index, uuid in node.gpus:
+            share = node_shares[index] = _share_of(sources.shares, node_id, index, uuid)
+            common = {"gpu_id": f"{node.serial}#{index}", "node_id": str(node_id), "start": lo, "end": hi}
+            out.append(core.GpuInterval(state=core.ALLOCATED, delivered_share=share, **common))
+            if share is None or share >= 1:
+                continue
+            if node.model not in thresholds:
+                thresholds[node.model] = degraded_below(session, contract, node.model)
+            threshold = thresholds[node.model]
+            if share < threshold:
+                # The same weight as the allocated record: only the label and the reason change.
+                shown = threshold.quantize(Decimal("0.0001")).normalize()
+                reason = f"measured throughput share {share} below {shown:f} (acceptance run)"
+                out.append(
+                    core.GpuInterval(state=core.DEGRADED, delivered_share=share, reason=reason, **common)
+                )
+        for h in sources.health.get(node_id, ()):
             # An open interval lasts until now; the core cuts it to the allocation and the period.
-            h_end = min(h.end_at or max(utcnow(), lo), hi)
+            h_end = min(h.end_at or max(now, lo), hi)
             h_start = max(h.start_at, lo)
             if h_end <= h_start:
                 continue
             out.append(
                 core.GpuInterval(
-                    gpu_id=gpu_key(node, h.gpu_index),
-                    node_id=str(node.id),
+                    gpu_id=f"{node.serial}#{h.gpu_index}",
+                    node_id=str(node_id),
                     start=h_start,
                     end=h_end,
                     state=_COUNTED[h.state],
+                    # A degraded record delivers what the card was measured at (unmeasured: in full).
+                    delivered_share=node_shares.get(h.gpu_index) if h.state == Health.DEGRADED else None,
                     reason=h.reasons,
                     incident_id=None if h.incident_id is None else str(h.incident_id),
                 )
@@ -135,14 +258,29 @@ def intervals_for(
     return out, node_ids
 
 
-def maintenance_for(
-    session: Session, node_ids: set[int], start: datetime, end: datetime
+def maintenance_in(
+    sources: Sources, node_ids: set[int], start: datetime, end: datetime
 ) -> list[core.MaintenanceWindow]:
+    """The windows of ``sources`` that touch ``node_ids`` (or every node) within ``[start, end)``."""
+    mine = {str(n) for n in node_ids}
+    return [
+        w
+        for w in sources.maintenance
+        if w.start < end and w.end > start and (w.node_ids is None or w.node_ids & mine)
+    ]
+
+
+def maintenance_for(
+    session: Session, node_ids: set[int] | None, start: datetime, end: datetime
+) -> list[core.MaintenanceWindow]:
+    """Windows within ``[start, end)`` on ``node_ids`` or on every node (``node_ids`` None: all)."""
     stmt = select(MaintenanceWindow).where(
-        MaintenanceWindow.starts_at < end,
-        MaintenanceWindow.ends_at > start,
-        or_(MaintenanceWindow.node_id.is_(None), MaintenanceWindow.node_id.in_(sorted(node_ids))),
+        MaintenanceWindow.starts_at < end, MaintenanceWindow.ends_at > start
     )
+    if node_ids is not None:
+        stmt = stmt.where(
+            or_(MaintenanceWindow.node_id.is_(None), MaintenanceWindow.node_id.in_(sorted(node_ids)))
+        )
     return [
         core.MaintenanceWindow(
             start=w.starts_at,
@@ -153,6 +291,38 @@ def maintenance_for(
         )
         for w in session.scalars(stmt.order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id))
     ]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A report with what it was computed from, for pages that show more than the figures."""
+
+    contract: Contract
+    period: str
+    result: core.SlaResult
+    maintenance: list[core.MaintenanceWindow]
+
+
+def measure(
+    session: Session,
+    principal: Principal,
+    contract_id: int,
+    period: str | None = None,
+    *,
+    as_of: datetime | None = None,
+) -> Measured:
+    """:func:`report`, with the contract and the maintenance windows it took into account."""
+    contract = contracts.get_contract(session, principal, contract_id)
+    now = as_of or utcnow()
+    period = period or core.period_of(now, contract.timezone)
+    start, end = core.month_bounds(period, contract.timezone)
+    cut = None if now >= end else now
+    intervals, node_ids = intervals_for(session, contract, start, end)
+    maintenance = maintenance_for(session, node_ids, start, end)
+    result = core.compute_sla(
+        policy_of(contract), window_of(contract, period), period, intervals, maintenance, as_of=cut
+    )
+    return Measured(contract, result.period, result, maintenance)
 
 
 def report(
@@ -167,20 +337,7 @@ def report(
     None: the current month). A month still running is measured up to now (``as_of``), so its figures
     are provisional.
     """
-    contract = contracts.get_contract(session, principal, contract_id)
-    now = as_of or utcnow()
-    period = period or core.period_of(now, contract.timezone)
-    start, end = core.month_bounds(period, contract.timezone)
-    cut = None if now >= end else now
-    intervals, node_ids = intervals_for(session, contract, start, end)
-    return core.compute_sla(
-        policy_of(contract),
-        window_of(contract, period),
-        period,
-        intervals,
-        maintenance_for(session, node_ids, start, end),
-        as_of=cut,
-    )
+    return measure(session, principal, contract_id, period, as_of=as_of).result
 
 
 def readable_contract_ids(session: Session, principal: Principal) -> list[int]:
