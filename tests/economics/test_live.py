@@ -90,12 +90,11 @@ def test_demo_scenarios_and_the_live_demo_fleet(db) -> None:
     from sqlalchemy import select
 
     from computelease import demo
-    from computelease.economics import demo as economics_demo
     from computelease.economics import service
     from computelease.economics.models import ScenarioRun, ScenarioSource, StoredScenario
 
     with db.transaction("test") as s:
-        economics_demo.seed(s, demo.seed(s))
+        demo.seed(s)  # the economics seeder is one of demo.SEEDERS
         stored = list(s.scalars(select(StoredScenario)))
         assert sorted(x.source for x in stored).count(ScenarioSource.example) == 4
         (live_row,) = [x for x in stored if x.source is ScenarioSource.live]

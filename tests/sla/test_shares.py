@@ -184,3 +184,20 @@ def test_the_contracts_minimum_spec_sets_the_degraded_threshold(db, world):
     by_gpu = {e.gpu_id: e for e in result.evidence}
     assert by_gpu["TN-1#0"].state == "allocated" and by_gpu["TN-1#0"].reason == "delivered share 0.95"
     assert by_gpu["TN-1#1"].state == "degraded" and "below 0.9096" in by_gpu["TN-1#1"].reason
+
+
+def test_a_share_holds_from_its_run_on_and_never_rewrites_a_past_month(db, world):
+    with db.transaction(actor="test") as s:
+        served = served_contract(s, world.customer_a.id)
+        name_gpus(s, served.node_id)
+        before = service.report(s, SYSTEM, served.contract_id, "2026-10")
+        # Measured at 0.9 at 00:00 Shanghai on 16 October: the last 16 of 31 days run at 0.9.
+        measured(s, served.node_id, {2: "0.9"}, at=datetime(2026, 10, 15, 16, tzinfo=UTC))
+        half = service.report(s, SYSTEM, served.contract_id, "2026-10")
+        # A run in November says nothing about October.
+        measured(s, served.node_id, {2: "0.5"}, at=datetime(2026, 11, 20, tzinfo=UTC))
+        after = service.report(s, SYSTEM, served.contract_id, "2026-10")
+    assert before.delivered_gpu_hours == CONTRACTED
+    # 0.1 × 16 days × 24 h = 38.4 GPU-hours lost
+    assert half.delivered_gpu_hours == CONTRACTED - Decimal("38.4")
+    assert after.delivered_gpu_hours == half.delivered_gpu_hours

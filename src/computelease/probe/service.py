@@ -182,29 +182,44 @@ def store_report(
     return stored
 
 
-def latest_shares(session: Session, node_ids: Iterable[int]) -> dict[GpuKey, Decimal]:
-    """Each GPU's latest measured delivered share, ``min(1, sla_share)``, for the SLA's "degraded".
+def share_history(
+    session: Session, node_ids: Iterable[int]
+) -> dict[GpuKey, list[tuple[datetime, Decimal | None]]]:
+    """Each GPU's measured delivered share, ``min(1, sla_share)``, from every acceptance run in time
+    order: ``(finished_at, share)``, a share of None where a run could not rate the card. A figure holds
+    from its run until the next one measures the card again, so a month already billed keeps the shares
+    it was billed on.
 
     Keyed by the GPU's UUID where the report gave one (what heartbeats and SLA intervals name GPUs by),
-    else by ``(node_id, probe index)``. The latest run that measured a GPU wins, whatever its verdict: a
-    failed run still says what the card delivers. GPUs never measured, or with no rating (a card not in
-    the catalog), are absent: no measurement counts as a full share. No scoping: this is for jobs that
-    compute the SLA of every contract.
+    else by ``(node_id, probe index)``. Every run counts, whatever its verdict: a failed run still says
+    what the card delivers. No scoping: this is for jobs that compute the SLA of every contract.
     """
     ids = list(set(node_ids))
     if not ids:
         return {}
-    stmt = (
-        select(AcceptanceRun.node_id, AcceptanceGpu.uuid, AcceptanceGpu.index, AcceptanceGpu.sla_share)
-        .join(AcceptanceGpu, AcceptanceGpu.run_id == AcceptanceRun.id)
-        .where(AcceptanceRun.node_id.in_(ids))
-        .order_by(AcceptanceRun.finished_at, AcceptanceRun.id)
-    )
-    shares: dict[GpuKey, Decimal] = {}
-    for node_id, uuid, index, share in session.execute(stmt):
-        key: GpuKey = uuid or (node_id, index)
-        if share is None:
-            shares.pop(key, None)  # a later run that could not rate the card supersedes an older figure
-        else:
-            shares[key] = min(Decimal(1), share)
-    return shares
+    history: dict[GpuKey, list[tuple[datetime, Decimal | None]]] = {}
+    for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
+        stmt = (
+            select(
+                AcceptanceRun.node_id,
+                AcceptanceRun.finished_at,
+                AcceptanceGpu.uuid,
+                AcceptanceGpu.index,
+                AcceptanceGpu.sla_share,
+            )
+            .join(AcceptanceGpu, AcceptanceGpu.run_id == AcceptanceRun.id)
+            .where(AcceptanceRun.node_id.in_(chunk))
+            .order_by(AcceptanceRun.finished_at, AcceptanceRun.id)
+        )
+        for node_id, at, uuid, index, share in session.execute(stmt):
+            key: GpuKey = uuid or (node_id, index)
+            history.setdefault(key, []).append((at, None if share is None else min(Decimal(1), share)))
+    return history
+
+
+def latest_shares(session: Session, node_ids: Iterable[int]) -> dict[GpuKey, Decimal]:
+    """Each GPU's latest measured share (:func:`share_history`'s last figure); unmeasured GPUs, and
+    those whose latest run could not rate them, are absent: no measurement counts as a full share."""
+    return {
+        key: runs[-1][1] for key, runs in share_history(session, node_ids).items() if runs[-1][1] is not None
+    }

@@ -7,12 +7,12 @@ The intervals handed to the pure core are built from three records:
 - **GPU health intervals** from telemetry: ``unhealthy`` and ``down`` time (and ``degraded``) of those
   GPUs, linked to the incident that covers it; healthy time needs no record of its own;
 - **maintenance windows** on the contract's nodes, or on every node;
-- **acceptance runs**: each GPU's latest measured delivered share (``probe.service.latest_shares``,
-  matched by the GPU's UUID, else by node and index). The GPU's allocated time is weighted by it, so a
-  card measured at 0.9 of its calibrated rating delivers 0.9 of its time; below the contract's
-  threshold (:func:`degraded_below`) the time is also labelled ``degraded`` with the measurement as the
-  reason. A GPU never measured counts as a full share. The latest figure applies to the whole period:
-  acceptance runs say what a card delivers, not when it started to deliver less.
+- **acceptance runs**: each GPU's measured delivered share (``probe.service.share_history``, matched
+  by the GPU's UUID, else by node and index), from the run that measured it until the next run. The
+  GPU's allocated time is weighted by it, so a card measured at 0.9 of its calibrated rating delivers
+  0.9 of its time; below the contract's threshold (:func:`degraded_below`) the time is also labelled
+  ``degraded`` with the measurement as the reason. Time before a card's first measurement counts as a
+  full share, so a run recorded today never rewrites a month already billed.
 """
 
 from __future__ import annotations
@@ -75,14 +75,30 @@ def degraded_below(session: Session, contract: Contract, model: str) -> Decimal:
         return min(DEFAULT_DEGRADED_BELOW, Decimal(contract.min_tflops) / figure.value)
 
 
-def _share_of(
-    shares: dict[probe.GpuKey, Decimal], node_id: int, index: int, uuid: str | None
-) -> Decimal | None:
-    share = shares.get(uuid) if uuid else None
-    if share is None:
-        share = shares.get((node_id, index))
+def _shares_of(
+    shares: dict[probe.GpuKey, list[tuple[datetime, Decimal | None]]],
+    node_id: int,
+    index: int,
+    uuid: str | None,
+    lo: datetime,
+    hi: datetime,
+) -> list[tuple[datetime, datetime, Decimal | None]]:
+    """``[lo, hi)`` cut where the GPU's measured share changes: (start, end, share), None = unmeasured."""
+    runs = (shares.get(uuid) if uuid else None) or shares.get((node_id, index)) or []
+    pieces: list[tuple[datetime, datetime, Decimal | None]] = []
+    current: Decimal | None = None
+    at = lo
+    for when, share in runs:
+        if when <= lo:
+            current = share
+            continue
+        if when >= hi:
+            break
+        pieces.append((at, when, current))
+        at, current = when, share
+    pieces.append((at, hi, current))
     # Stored to 4 places; shown as measured (0.9, not 0.9000). Shares are at most 1: no exponent.
-    return None if share is None else share.normalize()
+    return [(a, b, None if v is None else v.normalize()) for a, b, v in pieces if b > a]
 
 
 def policy_of(contract: Contract) -> core.SlaPolicy:
@@ -137,7 +153,7 @@ class Sources:
     allocations: dict[int, list[tuple[int, datetime, datetime]]]  # contract id -> (node id, start, end)
     nodes: dict[int, _NodeInfo]
     health: dict[int, list[GpuHealthInterval]]  # node id -> intervals, in time order
-    shares: dict[probe.GpuKey, Decimal]
+    shares: dict[probe.GpuKey, list[tuple[datetime, Decimal | None]]]
     maintenance: list[core.MaintenanceWindow]
 
 
@@ -193,7 +209,7 @@ def load_sources(
         allocations=allocations,
         nodes=nodes,
         health=health,
-        shares=probe.latest_shares(session, node_ids),
+        shares=probe.share_history(session, node_ids),
         maintenance=maintenance_for(session, None, start, end),
     )
 
@@ -219,23 +235,29 @@ def intervals_for(
         if hi <= lo:
             continue
         node = sources.nodes[node_id]
-        node_shares: dict[int, Decimal | None] = {}
+        node_shares: dict[int, list[tuple[datetime, datetime, Decimal | None]]] = {}
         for index, uuid in node.gpus:
-            share = node_shares[index] = _share_of(sources.shares, node_id, index, uuid)
-            common = {"gpu_id": f"{node.serial}#{index}", "node_id": str(node_id), "start": lo, "end": hi}
-            out.append(core.GpuInterval(state=core.ALLOCATED, delivered_share=share, **common))
-            if share is None or share >= 1:
-                continue
-            if node.model not in thresholds:
-                thresholds[node.model] = degraded_below(session, contract, node.model)
-            threshold = thresholds[node.model]
-            if share < threshold:
-                # The same weight as the allocated record: only the label and the reason change.
-                shown = threshold.quantize(Decimal("0.0001")).normalize()
-                reason = f"measured throughput share {share} below {shown:f} (acceptance run)"
-                out.append(
-                    core.GpuInterval(state=core.DEGRADED, delivered_share=share, reason=reason, **common)
-                )
+            pieces = node_shares[index] = _shares_of(sources.shares, node_id, index, uuid, lo, hi)
+            for p_start, p_end, share in pieces:
+                common = {
+                    "gpu_id": f"{node.serial}#{index}",
+                    "node_id": str(node_id),
+                    "start": p_start,
+                    "end": p_end,
+                }
+                out.append(core.GpuInterval(state=core.ALLOCATED, delivered_share=share, **common))
+                if share is None or share >= 1:
+                    continue
+                if node.model not in thresholds:
+                    thresholds[node.model] = degraded_below(session, contract, node.model)
+                threshold = thresholds[node.model]
+                if share < threshold:
+                    # The same weight as the allocated record: only the label and the reason change.
+                    shown = threshold.quantize(Decimal("0.0001")).normalize()
+                    reason = f"measured throughput share {share} below {shown:f} (acceptance run)"
+                    out.append(
+                        core.GpuInterval(state=core.DEGRADED, delivered_share=share, reason=reason, **common)
+                    )
         for h in sources.health.get(node_id, ()):
             # An open interval lasts until now; the core cuts it to the allocation and the period.
             h_end = min(h.end_at or max(now, lo), hi)
@@ -250,12 +272,18 @@ def intervals_for(
                     end=h_end,
                     state=_COUNTED[h.state],
                     # A degraded record delivers what the card was measured at (unmeasured: in full).
-                    delivered_share=node_shares.get(h.gpu_index) if h.state == Health.DEGRADED else None,
+                    delivered_share=_share_at(node_shares.get(h.gpu_index, []), h_start)
+                    if h.state == Health.DEGRADED
+                    else None,
                     reason=h.reasons,
                     incident_id=None if h.incident_id is None else str(h.incident_id),
                 )
             )
     return out, node_ids
+
+
+def _share_at(pieces: list[tuple[datetime, datetime, Decimal | None]], at: datetime) -> Decimal | None:
+    return next((share for a, b, share in pieces if a <= at < b), None)
 
 
 def maintenance_in(
