@@ -325,3 +325,35 @@ def test_earned_by_nodes_takes_only_the_window_part_of_a_month(db, served) -> No
     with db.transaction(actor="test") as s:
         earned = service.earned_by_nodes(s, {served.node_id}, start, end)
     assert earned == {"CNY": (inv.net * 15 / 31).quantize(Decimal("0.01"))}
+
+
+def test_status_filter_reads_like_status_of(db, served, world) -> None:
+    close(db)
+    (inv,) = invoices(db)
+    with db.transaction(actor="test") as s:
+        service.credit_note(s, SYSTEM, inv.id, Decimal("1060.00"), "goodwill")
+
+    def numbers(status: InvoiceStatus, day: date) -> list[str]:
+        with db.transaction(actor="test") as s:
+            return [i.number for i in s.scalars(service.list_invoices(SYSTEM, status=status, as_of=day))]
+
+    nov = date(2026, 11, 15)
+    # The credit note settled part of the invoice: partly paid, then overdue once past due.
+    assert numbers(InvoiceStatus.finalized, nov) == []
+    assert numbers(InvoiceStatus.partially_paid, nov) == ["CL-2026-000001"]
+    assert numbers(InvoiceStatus.paid, nov) == ["CL-CN-2026-000001"]  # a credit note owes nothing
+    assert numbers(InvoiceStatus.overdue, date(2026, 12, 5)) == ["CL-2026-000001"]
+    assert numbers(InvoiceStatus.partially_paid, date(2026, 12, 5)) == []
+    with db.transaction(actor="test") as s:
+        shown = [service.status_of(i, nov) for i in s.scalars(service.list_invoices(SYSTEM))]
+    assert sorted(shown) == sorted([InvoiceStatus.partially_paid, InvoiceStatus.paid])
+    with db.transaction(actor="test") as s, pytest.raises(Unprocessable, match="not one we bill in"):
+        service.record_payment(
+            s,
+            SYSTEM,
+            customer_id=world.customer_a.id,
+            amount=Decimal("1"),
+            currency="XYZ",
+            received_on=date(2026, 12, 1),
+            reference="r",
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -14,6 +13,7 @@ from openpyxl.styles import Font
 from computelease.billing.core import BUCKETS
 from computelease.billing.models import Invoice
 from computelease.billing.service import AgeingRow, status_of
+from computelease.web.download import csv_text, safe_cell
 
 INVOICE_COLUMNS = (
     "number",
@@ -86,13 +86,7 @@ def ageing_rows(rows: Iterable[AgeingRow]) -> list[tuple[object, ...]]:
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    # A BOM so that Excel opens the Chinese names as UTF-8.
-    return "\ufeff" + buf.getvalue()
+    return csv_text(columns, rows)
 
 
 def to_xlsx(sheet: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
@@ -103,7 +97,7 @@ def to_xlsx(sheet: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append(list(row))
+        ws.append([safe_cell(v) for v in row])
         for cell in ws[ws.max_row]:
             if isinstance(cell.value, Decimal):
                 cell.number_format = "#,##0.00"

@@ -41,6 +41,7 @@ from computelease.contracts.models import Contract, ContractEvent, Customer
 from computelease.errors import Conflict, Forbidden, NotFound, Unprocessable
 from computelease.fleet.models import Gpu
 from computelease.kit.time import utcnow
+from computelease.money import CURRENCIES
 from computelease.sla import core as sla_core
 from computelease.sla import service as sla
 
@@ -117,10 +118,16 @@ def list_invoices(
         today = as_of or utcnow().date()
         owing = Invoice.gross - Invoice.paid - Invoice.credited > 0
         open_ = Invoice.status.in_([InvoiceStatus.finalized, InvoiceStatus.partially_paid])
+        # The same reading as status_of: what is owed and the due date decide, not the stored word
+        # alone (a credit note is stored finalized and owes nothing: it reads as settled, "paid").
         if status is InvoiceStatus.overdue:
             stmt = stmt.where(open_, owing, Invoice.due_on < today)
+        elif status is InvoiceStatus.paid:
+            stmt = stmt.where(open_ | (Invoice.status == InvoiceStatus.paid), ~owing)
         elif status in (InvoiceStatus.finalized, InvoiceStatus.partially_paid):
-            stmt = stmt.where(Invoice.status == status, or_(Invoice.due_on >= today, ~owing))
+            stmt = stmt.where(
+                Invoice.status == status, owing, or_(Invoice.due_on >= today, Invoice.due_on.is_(None))
+            )
         else:
             stmt = stmt.where(Invoice.status == status)
     return stmt.order_by(Invoice.issued_on.desc().nulls_first(), Invoice.id.desc())
@@ -538,7 +545,13 @@ def credit_note(
     if original.contract_id is not None:
         contract = session.get(Contract, original.contract_id)
         includes_vat = contract.prices_include_vat if contract is not None else True
-    rate = original.lines[0].rate if original.lines else Decimal(0)
+    rates = {ln.rate for ln in original.lines if ln.gross > 0}
+    if len(rates) != 1:
+        raise Unprocessable(
+            f"invoice {original.number} carries lines at {len(rates)} VAT rates; a credit note of one amount "
+            "cannot say which it reduces: void and reissue it, or credit each rate separately"
+        )
+    (rate,) = rates
     line = core.priced(
         LineKind.manual,
         -amount,
@@ -919,6 +932,10 @@ def record_payment(
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise Unprocessable(f"customer {customer_id} does not exist")
+    if currency not in CURRENCIES:
+        raise Unprocessable(
+            f"currency {currency!r} is not one we bill in; use one of {', '.join(CURRENCIES)}"
+        )
     existing = session.scalar(
         select(Payment).where(Payment.customer_id == customer_id, Payment.reference == reference.strip())
     )

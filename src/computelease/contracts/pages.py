@@ -4,8 +4,6 @@ form POST carries the CSRF token and is for staff only."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -33,6 +31,7 @@ from computelease.contracts.schemas import (
 from computelease.errors import AppError, Forbidden
 from computelease.money import CURRENCIES
 from computelease.web import i18n
+from computelease.web.download import csv_response
 from computelease.web.labels import N_, label
 from computelease.web.pages import Csrf, Viewer, locale_of, render
 
@@ -143,24 +142,7 @@ def _clean(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def _csv(filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    # A BOM so that Excel, which most operators open these with, reads the Chinese names as UTF-8.
-    return Response(
-        "\ufeff" + buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _cell(value: object) -> object:
-    # A text cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+    return csv_response(filename, header, rows)
 
 
 # ------------------------------------------------------------------------------------- customers

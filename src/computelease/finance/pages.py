@@ -7,8 +7,6 @@ Every read starts from the same scoped statements as the API (``readable_leases`
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -27,6 +25,7 @@ from computelease.finance.models import CreditLine
 from computelease.finance.schedule import FinanceTermError
 from computelease.finance.schemas import PaymentIn, TermsIn
 from computelease.web import i18n
+from computelease.web.download import csv_response
 from computelease.web.labels import N_
 from computelease.web.labels import label as web_label
 from computelease.web.pages import Csrf, Viewer, locale_of, render
@@ -133,25 +132,7 @@ FormData = Depends(_form)
 
 
 def _csv(filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    # A BOM so that Excel, which most finance staff open these with, reads Chinese names as UTF-8.
-    return Response(
-        "\ufeff" + buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _cell(value: object) -> object:
-    # A text cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection); amounts
-    # are Decimals and keep their minus sign.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+    return csv_response(filename, header, rows)
 
 
 def _date(text: str | None) -> date | None:
