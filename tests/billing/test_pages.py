@@ -122,7 +122,7 @@ def test_a_customer_sees_its_own_invoice_with_lines_and_sla_credit(
     assert page.status_code == 200
     detail = page.text
     assert 'data-line="compute"' in detail and 'data-line="sla_credit"' in detail
-    assert "¥70,000.00" in detail and "¥-7,000.00" in detail and "¥63,000.00" in detail
+    assert "¥70,000.00" in detail and "-¥7,000.00" in detail and "¥63,000.00" in detail
     assert f'href="/contracts/{served.contract_id}/sla?period=2026-10"' in detail
     assert "99.8319" in detail and "6%" in detail
     assert f'href="/contracts/{served.contract_id}"' in detail

@@ -127,3 +127,13 @@ class TestLanguage:
         )
         login(client, "op")
         assert "¥555,000,000.05" in client.get("/customers").text
+
+
+def test_money_puts_the_sign_before_the_symbol() -> None:
+    from decimal import Decimal
+
+    from computelease.web.format import money
+
+    assert money(Decimal("-7000")) == "-¥7,000.00"
+    assert money(Decimal("-0.004")) == "¥0.00"
+    assert money(Decimal("22379.52"), "USD", "en") == "US$22,379.52"

@@ -17,8 +17,10 @@ def money(amount: Decimal | None, currency: str = "CNY", locale: str = "zh_CN") 
     """Exact to the fen, thousands separated, with its currency symbol: ¥1,234,567.89."""
     if amount is None:
         return "–"
-    text = format_decimal(to_fen(amount), format="#,##0.00", locale=_babel_locale(locale))
-    return f"{CURRENCIES.get(currency, currency + ' ')}{text}"
+    value = to_fen(amount)
+    text = format_decimal(abs(value), format="#,##0.00", locale=_babel_locale(locale))
+    # The sign goes before the symbol, as finance staff write a credit: -¥7,000.00.
+    return f"{'-' if value < 0 else ''}{CURRENCIES.get(currency, currency + ' ')}{text}"
 
 
 def large(amount: Decimal | None, currency: str = "CNY", locale: str = "zh_CN") -> str:
