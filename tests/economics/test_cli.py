@@ -102,7 +102,7 @@ def test_compare(cli, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (("scenario", "validate", "missing.yaml"), "error: scenario file missing.yaml does not exist"),
-        (("scenario", "run", QINGYUN, "--backend", "torch", "--paths", "10"), "backend 'torch'"),
+        (("scenario", "run", QINGYUN, "--backend", "cupy", "--paths", "10"), "backend 'cupy' is not known"),
         (("scenario", "compare", QINGYUN, "--routes", "own,lease"), "routes: lease not known"),
     ],
 )

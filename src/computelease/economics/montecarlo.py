@@ -45,6 +45,25 @@ the months holding only arrays of its paths (plus its equity flows, ``months × 
 memory is bounded by the chunk, not by the number of paths. Chunk ``i`` draws from the ``i``-th child of
 ``SeedSequence(seed)``, so results depend on the seed and the chunk size, never on how many worker
 processes run the chunks.
+
+**Backends.** ``backend="numpy"`` (the default) is the kernel here, run in worker processes. ``"jax"``
+(:mod:`.mc_jax`) and ``"torch"`` (:mod:`.mc_torch`) run one shared, branch-free formulation of the same
+month (:mod:`.mc_array`) on their device, a GPU where one is visible, else the CPU, chunk after chunk in
+this process (larger chunks: 65,536 paths on a CPU, 262,144 on a GPU). Same model, same dtypes
+(float64 money states, float32 random pieces), same equity-IRR algorithm; other random numbers (JAX's
+and torch's generators, seeded from the ``i``-th child of ``SeedSequence(seed)`` per chunk), so each
+backend is reproducible per seed and chunk size, and the backends agree as follows (tested in
+``tests/economics/test_montecarlo_backends.py``):
+
+* with all volatilities zero, ``failures: expected`` and ``pipeline: expected``, every path is the
+  deterministic projection on every backend: NPVs to 1e-6 of the capex (~1e-15 observed), the equity
+  IRR to 1e-5;
+* with volatility, at 200,000 paths, within Monte Carlo error: P5/P50/P95 of the project and equity NPV
+  within 1% of ``max(|value|, P95 − P5)`` (the difference of two independent runs has a standard error
+  of ~0.2% of P95 − P5 there), P5/P50/P95 of the equity IRR within 0.01 (one percentage point),
+  P(DSCR < 1), P(cash shortfall), the share of IRRs at the floor and a lessor's default probability
+  within 0.01 absolute, a lessor's expected loss within 3% relative. Fewer paths widen these bands as
+  ``1/√paths``.
 """
 
 from __future__ import annotations
@@ -52,6 +71,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -810,6 +830,17 @@ def _run_chunk(index: int, seed: np.random.SeedSequence, n: int) -> tuple[int, C
     return index, simulate_chunk(_WORKER_INPUTS, seed, n)
 
 
+def _fork_safe_context() -> Any:
+    """The platform's default start method, unless JAX or torch is loaded in this process: their threads
+    make ``fork`` unsafe (a child can deadlock), so the workers are then started by a fork server."""
+    if "jax" in sys.modules or "torch" in sys.modules:
+        import multiprocessing
+
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            return multiprocessing.get_context("forkserver")
+    return None
+
+
 def require_backend(backend: str) -> str:
     """The backend's name, or :class:`BackendUnavailable` in one line when it cannot run here."""
     if backend not in BACKENDS:
@@ -821,9 +852,23 @@ def require_backend(backend: str) -> str:
             f"backend {backend!r} is not installed here; "
             f"install it (pip install {backend}) or use --backend numpy"
         )
-    raise BackendUnavailable(
-        f"backend {backend!r} is installed, but this build ships only the numpy kernel; use --backend numpy"
-    )
+    return backend
+
+
+def _array_backend(backend: str) -> Any:
+    """The module that runs ``backend`` (:mod:`.mc_jax` or :mod:`.mc_torch`), imported on first use."""
+    try:
+        if backend == "jax":
+            from computelease.economics import mc_jax as module
+        else:
+            from computelease.economics import mc_torch as module
+        module.device()  # imports the library: a broken install fails here, in one line
+    except Exception as exc:  # any import or device error means the same to the caller
+        raise BackendUnavailable(
+            f"backend {backend!r} is installed but does not start ({type(exc).__name__}: {exc}); "
+            "use --backend numpy"
+        ) from exc
+    return module
 
 
 def simulate(
@@ -832,14 +877,19 @@ def simulate(
     paths: int,
     seed: int = 0,
     workers: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     backend: str = "numpy",
     progress: Callable[[int, int], None] | None = None,
     keep_samples: bool = False,
 ) -> McResult:
-    """Simulate ``paths`` paths of ``plan``. ``workers`` processes (default: every core) share the chunks;
-    ``progress(done, total)`` is called as chunks finish."""
+    """Simulate ``paths`` paths of ``plan``. With numpy, ``workers`` processes (default: every core) share
+    the chunks; jax and torch run the chunks in turn on their device (``workers`` is then 1).
+    ``chunk_size`` defaults to :data:`DEFAULT_CHUNK` for numpy and to the backend's own default (larger,
+    and larger still on a GPU) otherwise. ``progress(done, total)`` is called as chunks finish."""
     require_backend(backend)
+    module = _array_backend(backend) if backend != "numpy" else None
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK if module is None else module.default_chunk()
     if paths < 1:
         raise BadRequest(f"paths must be at least 1, got {paths}")
     if chunk_size < 1:
@@ -848,18 +898,28 @@ def simulate(
     began = time.perf_counter()
     inputs = inputs_of(plan)
     sizes = [min(chunk_size, paths - lo) for lo in range(0, paths, chunk_size)]
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     results: list[ChunkOut | None] = [None] * len(sizes)
     done = 0
     workers = min(workers, len(sizes))
-    if workers <= 1:
+    if module is not None:
+        workers = 1
+        results = list(
+            module.simulate_chunks(
+                inputs, seed, sizes, progress=(lambda d: progress(d, paths)) if progress else None
+            )
+        )
+    elif workers <= 1:
+        seeds = np.random.SeedSequence(seed).spawn(len(sizes))
         for i, (s, n) in enumerate(zip(seeds, sizes, strict=True)):
             results[i] = simulate_chunk(inputs, s, n)
             done += n
             if progress:
                 progress(done, paths)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(inputs,)) as pool:
+        seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=_init, initargs=(inputs,), mp_context=_fork_safe_context()
+        ) as pool:
             futures = [
                 pool.submit(_run_chunk, i, s, n) for i, (s, n) in enumerate(zip(seeds, sizes, strict=True))
             ]
