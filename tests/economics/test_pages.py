@@ -109,3 +109,16 @@ def test_exposure_page(client: TestClient, login, leased, no_billing) -> None:
     assert client.get(f"/leases/{leased.lease_y}/exposure").status_code == 404
     login(client, "cust")
     assert client.get(f"/leases/{leased.lease_x}/exposure").status_code == 403
+
+
+def test_early_warning_lists_only_the_lessors_own_leases(client: TestClient, world, login, leased) -> None:
+    api = client.get(
+        "/api/v1/lease-exposures", params={"as_of": "2026-03-31"}, headers=world.headers("lessor_x")
+    )
+    assert [x["lease_id"] for x in api.json()] == [leased.lease_x]
+    everyone = client.get("/api/v1/lease-exposures", headers=world.headers("operator")).json()
+    assert {x["lease_id"] for x in everyone} == {leased.lease_x, leased.lease_y}
+    assert client.get("/api/v1/lease-exposures", headers=world.headers("customer_a")).status_code == 403
+    login(client, "les")
+    html = client.get("/lease-exposures?as_of=2026-03-31").text
+    assert f'data-lease="{leased.lease_x}"' in html and f'data-lease="{leased.lease_y}"' not in html

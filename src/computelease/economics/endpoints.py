@@ -174,6 +174,20 @@ def get_run_xlsx(session: Session, caller: Staff, scenario_id: int, run_id: int)
 
 
 @router.get(
+    "/lease-exposures",
+    response_model=list[ExposureOut],
+    tags=["leases"],
+    summary="The lessor's early warning: the exposure of every open lease you may read",
+)
+def list_exposures(
+    session: Session,
+    caller: Caller,
+    as_of: Annotated[date | None, Query(description="default today (Asia/Shanghai)")] = None,
+) -> list[ExposureOut]:
+    return service.exposures(session, caller, as_of=as_of)
+
+
+@router.get(
     "/leases/{lease_id}/exposure",
     response_model=ExposureOut,
     tags=["leases"],

@@ -352,3 +352,13 @@ def exposure_page(
         chart=ltv_chart(exposure),
         cur=exposure.currency,
     )
+
+
+@router.get("/lease-exposures", response_class=HTMLResponse)
+def exposures_page(
+    request: Request, session: Session, viewer: Viewer, as_of: date | None = None
+) -> HTMLResponse:
+    """Every open lease the viewer may read, one line each: the early-warning list."""
+    i18n.current.set(locale_of(request))
+    rows = service.exposures(session, viewer, as_of=as_of)
+    return _page(request, "economics/exposures.html", rows=rows, as_of=as_of)
