@@ -357,3 +357,30 @@ def test_status_filter_reads_like_status_of(db, served, world) -> None:
             received_on=date(2026, 12, 1),
             reference="r",
         )
+
+
+def test_a_terminated_contract_is_billed_to_its_termination(db, served) -> None:
+    from computelease.contracts import service as contracts
+    from computelease.contracts.schemas import TransitionIn
+
+    with db.transaction(actor="test") as s:
+        contracts.transition(
+            s,
+            SYSTEM,
+            served.contract_id,
+            TransitionIn(to="active", at=datetime(2025, 12, 31, 16, tzinfo=UTC)),
+        )
+        # 12:00 on 10 October in Shanghai, before GPU 3's outage (16:00 to 02:00): no credit is owed.
+        contracts.transition(
+            s,
+            SYSTEM,
+            served.contract_id,
+            TransitionIn(
+                to="terminated", at=datetime(2026, 10, 10, 4, tzinfo=UTC), reason="customer default"
+            ),
+            now=datetime(2026, 10, 10, 5, tzinfo=UTC),
+        )
+    close(db)
+    (inv,) = invoices(db)
+    assert [(ln.kind, ln.gross) for ln in inv.lines] == [(LineKind.compute, Decimal("21451.61"))]
+    assert close(db, "2026-11", now=DEC_2).contracts == 0

@@ -374,7 +374,7 @@ def invoice_lines(
                 )
             )
     if sla is not None and sla.amount > 0:
-        ceiling = sum((ln.gross if inc else ln.net for ln in lines if ln.kind in _CREDITABLE), ZERO)
+        ceiling = sum((ln.gross if inc else ln.net for ln in lines if ln.kind in CREDITABLE), ZERO)
         credit = min(sla.amount, ceiling)
         line = priced(
             LineKind.sla_credit,
@@ -398,7 +398,7 @@ def invoice_lines(
         )
         # Each line's tax is rounded on its own: on tiny amounts the credit's could exceed the tax it
         # takes back, leaving a negative invoice. It never takes back more than the lines charged.
-        tax_ceiling = sum((ln.tax for ln in lines if ln.kind in _CREDITABLE), ZERO)
+        tax_ceiling = sum((ln.tax for ln in lines if ln.kind in CREDITABLE), ZERO)
         if -line.tax > tax_ceiling:
             tax = -tax_ceiling
             net, gross = (line.gross - tax, line.gross) if inc else (line.net, line.net + tax)
@@ -407,7 +407,8 @@ def invoice_lines(
     return tuple(lines)
 
 
-_CREDITABLE = (LineKind.compute, LineKind.om)
+# The lines an SLA credit may take back: the month's service fees, not on-demand usage.
+CREDITABLE = (LineKind.compute, LineKind.om)
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,15 +178,7 @@ def add_vat_rate(
 
 def service_end(session: Session, contract: Contract) -> datetime:
     """The end of service: the term's end, or the termination if earlier."""
-    if contract.status is ContractStatus.terminated:
-        at = session.scalar(
-            select(func.max(ContractEvent.at)).where(
-                ContractEvent.contract_id == contract.id, ContractEvent.to_status == ContractStatus.terminated
-            )
-        )
-        if at is not None:
-            return max(min(contract.ends_at, at), contract.starts_at)
-    return contract.ends_at
+    return service_ends(session, [contract])[contract.id]
 
 
 def terms_of(contract: Contract, end: datetime) -> core.BillingTerms:
@@ -266,7 +258,7 @@ def expected_lines(
     if not base:
         return ()
     fee = sum(
-        (ln.gross if terms.prices_include_vat else ln.net for ln in base if ln.kind in core._CREDITABLE), ZERO
+        (ln.gross if terms.prices_include_vat else ln.net for ln in base if ln.kind in core.CREDITABLE), ZERO
     )
     credit = sla_credit(session, contract, period, end, fee, sources)
     if credit is None or credit.amount <= 0:
@@ -275,7 +267,7 @@ def expected_lines(
 
 
 def service_ends(session: Session, contracts: Sequence[Contract]) -> dict[int, datetime]:
-    """:func:`service_end` of many contracts in one query."""
+    """The end of service of each contract (the term's end, or its termination if earlier), in one query."""
     terminated = [c.id for c in contracts if c.status is ContractStatus.terminated]
     at: dict[int, datetime] = {}
     if terminated:
