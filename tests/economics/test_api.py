@@ -149,3 +149,19 @@ class TestRun:
         client.post(f"/api/v1/scenarios/{sid}/runs", json={"paths": 0}, headers=op)
         assert client.delete(f"/api/v1/scenarios/{sid}", headers=op).status_code == 204
         assert client.get(f"/api/v1/scenarios/{sid}", headers=op).status_code == 404
+
+
+def test_a_run_takes_its_monte_carlo_backend(client: TestClient, world) -> None:
+    sid = _store(client, world)["id"]
+    op = world.headers("operator")
+    numpy_run = client.post(
+        f"/api/v1/scenarios/{sid}/runs", json={"paths": 4000, "seed": 3}, headers=op
+    ).json()
+    jax_run = client.post(
+        f"/api/v1/scenarios/{sid}/runs", json={"paths": 4000, "seed": 3, "backend": "jax"}, headers=op
+    )
+    assert jax_run.status_code == 201, jax_run.text
+    assert jax_run.json()["summary"]["monte_carlo"]["backend"] == "jax"
+    assert numpy_run["summary"]["monte_carlo"]["backend"] == "numpy"
+    bad = client.post(f"/api/v1/scenarios/{sid}/runs", json={"paths": 10, "backend": "cupy"}, headers=op)
+    assert bad.status_code == 422

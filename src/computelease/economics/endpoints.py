@@ -150,7 +150,13 @@ def list_runs(session: Session, caller: Staff, scenario_id: int) -> list[RunBrie
 def create_run(session: Session, caller: Staff, scenario_id: int, data: RunIn | None = None) -> RunOut:
     data = data or RunIn()
     run = service.run_scenario(
-        session, caller, scenario_id, paths=data.paths, seed=data.seed, routes=data.routes
+        session,
+        caller,
+        scenario_id,
+        paths=data.paths,
+        seed=data.seed,
+        routes=data.routes,
+        backend=data.backend,
     )
     return RunOut.model_validate(run)
 

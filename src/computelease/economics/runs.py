@@ -117,6 +117,7 @@ def execute(
     routes: tuple[str, ...] | None = None,
     catalog: Any = None,
     workers: int = 1,
+    backend: str = "numpy",
 ) -> dict[str, Any]:
     """Projection, comparison of ``routes`` (default :func:`default_routes`) and, with ``paths``, the
     Monte Carlo percentiles and histograms of project NPV, equity NPV and equity IRR."""
@@ -132,7 +133,9 @@ def execute(
     projection = project(plan)
     mc = None
     if paths:
-        mc = montecarlo.simulate(plan, paths=paths, seed=seed, workers=workers, keep_samples=True)
+        mc = montecarlo.simulate(
+            plan, paths=paths, seed=seed, workers=workers, keep_samples=True, backend=backend
+        )
     out = report.run_report(projection, mc, lines=True)
     out["routes"] = comparison.to_dict()["routes"]
     out["distributions"] = {}

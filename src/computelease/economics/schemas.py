@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,9 @@ class RunIn(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     routes: list[str] | None = Field(
         default=None, description="funding routes to compare; default: own and every instrument described"
+    )
+    backend: Literal["numpy", "jax", "torch"] = Field(
+        default="numpy", description="Monte Carlo backend; jax and torch where installed (a GPU if visible)"
     )
 
 

@@ -146,10 +146,17 @@ def run_scenario(
     paths: int = runs.DEFAULT_PATHS,
     seed: int = 0,
     routes: list[str] | None = None,
+    backend: str = "numpy",
 ) -> ScenarioRun:
-    """Projection, funding routes and Monte Carlo, synchronously (paths bounded by the caller). A
-    problem in the scenario or the routes is a 4xx; anything unexpected is stored as a failed run."""
+    """Projection, funding routes and Monte Carlo, synchronously (paths bounded by the caller), on the
+    Monte Carlo ``backend`` (numpy; jax or torch where installed, on a GPU when the server has one). A
+    problem in the scenario, the routes or the backend is a 4xx; anything unexpected is stored as a
+    failed run."""
+    from computelease.economics.montecarlo import require_backend
+
     row = get_scenario(session, principal, scenario_id)
+    if paths:
+        require_backend(backend)
     if not 0 <= paths <= runs.API_MAX_PATHS:
         raise BadRequest(f"paths must be between 0 and {runs.API_MAX_PATHS:,}, got {paths}")
     catalog = _catalog(session)
@@ -157,7 +164,9 @@ def run_scenario(
     chosen = tuple(routes) if routes else runs.default_routes(scenario)
     status, summary, error = RunStatus.done, {}, ""
     try:
-        summary = runs.execute(scenario, paths=paths, seed=seed, routes=chosen, catalog=catalog)
+        summary = runs.execute(
+            scenario, paths=paths, seed=seed, routes=chosen, catalog=catalog, backend=backend
+        )
     except AppError:
         raise
     except Exception as exc:  # the engine's own failure: kept on the run, never a 500
