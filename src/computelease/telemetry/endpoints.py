@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from computelease.auth.deps import Caller, Session, Staff
 from computelease.kit.pagination import Page, Paging, paginate
@@ -17,26 +18,51 @@ from computelease.telemetry.api_schemas import (
     MaintenanceOut,
 )
 from computelease.telemetry.models import Incident, IncidentStatus, MaintenanceWindow
-from computelease.telemetry.schemas import IngestResult
+from computelease.telemetry.schemas import IngestResult, RelayResult
 
 router = APIRouter(tags=["telemetry"])
 
 
+MAX_BODY = 32 * 1024 * 1024  # bytes; MAX_RELAY_HEARTBEATS 8-GPU heartbeats are about 13 MB of JSON
+
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": 'one node\'s HeartbeatBatch, or a relay request {"batches": [HeartbeatBatch, '
+                "…]}; see computelease.telemetry.schemas",
+            }
+        }
+    },
+}
+
+
 @router.post(
     "/telemetry/heartbeats",
-    response_model=IngestResult,
-    summary="Store a node agent's batch of heartbeats (idempotent by node and seq)",
+    response_model=IngestResult | RelayResult,
+    summary="Store heartbeats: one node agent's batch, or a relay's batches of many nodes "
+    "(idempotent by node and seq)",
+    openapi_extra={"requestBody": _BODY},
 )
-def ingest(
-    session: Session,
-    caller: Staff,
-    payload: Annotated[
-        dict[str, Any], Body(description="a HeartbeatBatch; see computelease.telemetry.schemas")
-    ],
-) -> IngestResult:
-    # Taken as a plain object: parse_batch validates each heartbeat on its own, so that one bad
-    # heartbeat is rejected in the answer without FastAPI refusing the whole batch.
-    return service.ingest(session, caller, payload)
+async def ingest(request: Request, session: Session, caller: Staff) -> Response:
+    # The body is taken as bytes: a valid one is validated in one pass straight from JSON, and any other
+    # heartbeat by heartbeat, so that one bad heartbeat (or node batch) is rejected in the answer without
+    # refusing the rest. The work itself is synchronous database work, so it runs in the thread pool.
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise service.RequestTooLarge(f"the body has {declared} bytes; at most {MAX_BODY} per request")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise service.RequestTooLarge(
+                f"the body is over {MAX_BODY} bytes; send fewer heartbeats per request"
+            )
+        parts.append(chunk)
+    result = await run_in_threadpool(service.ingest_body, session, caller, b"".join(parts))
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get("/incidents", response_model=Page[IncidentOut], summary="Incidents you may see")

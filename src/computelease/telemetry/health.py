@@ -15,11 +15,12 @@ A counter that a card does not support is ``None`` and never counts against it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
 from computelease.errors import Unprocessable
 
@@ -226,3 +227,34 @@ def classify_node(
         for gpu_id in sorted(gpu_ids)
     )
     return NodeHealth(Health.DOWN if down else worst(g.state for g in gpus), gpus, missed)
+
+
+def all_healthy(
+    expected: Collection[int],
+    samples: Iterable[Any],
+    previous: Mapping[int, tuple[int | None, int | None]],
+    *,
+    policy: HealthPolicy,
+) -> bool:
+    """Whether :func:`classify_node` would find every GPU of a heartbeat healthy, decided without building
+    readings: ingest's fast path for the steady state. GPUs are slot numbers here; ``samples`` have the
+    wire sample's attributes (``index``, ``lost``, ``xids``, ``remap_pending``, ``remap_failed``,
+    ``ecc_dbe_volatile``, ``ecc_dbe_aggregate``) and ``previous`` maps a slot to its previous
+    ``(ecc_dbe_volatile, ecc_dbe_aggregate)``. Answers False at any doubt (a lost GPU, say), never True
+    where a rule above applies; no throughput shares are given, so the degraded rule does not apply.
+    """
+    seen = set()
+    ignored = policy.ignored_xids
+    for g in samples:
+        if g.lost or g.remap_pending or g.remap_failed:
+            return False
+        if any(x not in ignored for x in g.xids):
+            return False
+        before = previous.get(g.index)
+        if before is not None:
+            # _new_uncorrected: new errors when a counter rose, or was reset and counts again.
+            for now, then in ((g.ecc_dbe_volatile, before[0]), (g.ecc_dbe_aggregate, before[1])):
+                if now is not None and then is not None and now != then and now > 0:
+                    return False
+        seen.add(g.index)
+    return seen.issuperset(expected)

@@ -59,10 +59,25 @@ too large (the agent splits the batch, and drops a heartbeat refused alone); 5xx
 
 :func:`parse_batch` is the server's half: it validates the envelope, then each heartbeat on its own, so
 that one malformed heartbeat is rejected with its field named and does not spoil the rest of the batch.
+
+**Relay batches.** A site collector that forwards many nodes' heartbeats may post them in one request::
+
+    {"batches": [{"node": "QYA-H100-0001", "agent": {...}, "heartbeats": [...]}, ...]}
+
+(1..MAX_RELAY_NODES node batches, MAX_RELAY_HEARTBEATS heartbeats in all, each node at most once). Each
+node batch is judged as if posted alone, except that a node batch the server refuses (a malformed
+envelope, a node the caller cannot see) is reported in its own entry of the answer and does not spoil
+the others: ``{"accepted": n, "duplicates": n, "results": [{"index", "node", "accepted", "duplicates",
+"rejected", "error"}]}`` with ``error`` an RFC 9457 problem (``status``, ``title``, ``detail``) or null.
+The relay keeps a node batch whose entry has a 404 (or 401/403) error, as an agent would, and drops one
+with a 422. Too many nodes or heartbeats for one request is a 413 for the whole request.
+:func:`parse_relay` validates the envelope and returns each node batch parsed, or the problem it has.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -82,6 +97,8 @@ from pydantic import (
 from computelease.telemetry.health import GpuReading
 
 MAX_BATCH: Final = 500  # ≈ 4 h of a 30 s agent; ≈ 2.5 MB of JSON for 8-GPU nodes
+MAX_RELAY_NODES: Final = 1000  # node batches in one relay request
+MAX_RELAY_HEARTBEATS: Final = 5000  # heartbeats in one relay request, all nodes together (≈ 25 MB)
 MAX_GPUS: Final = 64
 MAX_XIDS: Final = 64  # distinct XIDs per GPU per heartbeat; a storm of one XID is one entry
 MAX_COUNTER: Final = 2**63 - 1  # fits a signed BIGINT column
@@ -170,17 +187,20 @@ class GpuSample(_Wire):
     remap_failed: Flag | None = None
     pcie_gen: Annotated[int, Field(strict=True, ge=1, le=8)] | None = None
     pcie_width: Annotated[int, Field(strict=True, ge=1, le=32)] | None = None
-    throttle_reasons: Annotated[list[Token], Field(max_length=32), AfterValidator(_distinct)] = []
+    # default_factory, not a [] default: pydantic deep-copies a mutable default for every sample.
+    throttle_reasons: Annotated[list[Token], Field(max_length=32), AfterValidator(_distinct)] = Field(
+        default_factory=list
+    )
     xids: Annotated[
         list[Annotated[int, Field(strict=True, ge=0, le=65_535)]],
         Field(max_length=MAX_XIDS),
         AfterValidator(_distinct),
-    ] = []
+    ] = Field(default_factory=list)
     # The driver reports the GPU lost (fell off the bus): its readings are gone until a reset or repair.
     lost: Flag | None = None
     errors: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=200)]], Field(max_length=32)
-    ] = []
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _memory_fits(self) -> GpuSample:
@@ -217,8 +237,8 @@ class HeartbeatBody(_Wire):
 
     at: UtcDatetime
     interval_s: Annotated[int, Field(strict=True, ge=1, le=86_400)]
-    gpus: Annotated[list[GpuSample], Field(max_length=MAX_GPUS)] = []
-    unsupported: Annotated[list[GpuReadingName], AfterValidator(_distinct)] = []
+    gpus: Annotated[list[GpuSample], Field(max_length=MAX_GPUS)] = Field(default_factory=list)
+    unsupported: Annotated[list[GpuReadingName], AfterValidator(_distinct)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _gpus_distinct(self) -> HeartbeatBody:
@@ -272,6 +292,33 @@ class IngestResult(_Wire):
     rejected: list[RejectedHeartbeat] = []
 
 
+class NodeProblem(_Wire):
+    """Why one node batch of a relay request was refused as a whole (RFC 9457 fields)."""
+
+    status: int
+    title: str
+    detail: str
+
+
+class NodeResult(_Wire):
+    """The answer for one node batch of a relay request, in request order."""
+
+    index: int = Field(ge=0, description="the node batch's position in ``batches``, 0-based")
+    node: str | None = Field(description="the node's serial, when it had a readable one")
+    accepted: int = Field(default=0, ge=0)
+    duplicates: int = Field(default=0, ge=0)
+    rejected: list[RejectedHeartbeat] = []
+    error: NodeProblem | None = Field(default=None, description="the whole node batch was refused")
+
+
+class RelayResult(_Wire):
+    """The answer to a relay request: totals over every node batch, and one result per node batch."""
+
+    accepted: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+    results: list[NodeResult]
+
+
 class ParsedBatch(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -319,3 +366,96 @@ def parse_batch(payload: Mapping[str, Any]) -> ParsedBatch:
         seen.add(heartbeat.seq)
         good.append(heartbeat)
     return ParsedBatch(node=envelope.node, agent=envelope.agent, heartbeats=good, rejected=rejected)
+
+
+class RelayEnvelope(_Wire):
+    """A relay request whose node batches are not validated yet."""
+
+    batches: Annotated[list[Any], Field(min_length=1)]
+
+
+class RelayBatch(_Wire):
+    """A relay request that is valid throughout: the server's fast path (see :func:`parse_body`)."""
+
+    batches: Annotated[list[HeartbeatBatch], Field(min_length=1, max_length=MAX_RELAY_NODES)]
+
+
+class RelayTooLarge(ValueError):
+    """More node batches or heartbeats than one relay request may carry."""
+
+
+def _node_of(raw: Any) -> str | None:
+    node = raw.get("node") if isinstance(raw, Mapping) else None
+    return node.strip() if isinstance(node, str) and node.strip() else None
+
+
+def parse_relay(payload: Mapping[str, Any]) -> list[ParsedBatch | NodeResult]:
+    """Validate a relay request. Raises ``ValidationError`` for a bad envelope and
+    :class:`RelayTooLarge` past the limits; otherwise returns, in request order, each node batch parsed
+    by :func:`parse_batch` or, when that node batch is refused as a whole, its :class:`NodeResult`."""
+    envelope = RelayEnvelope.model_validate(payload)
+    if len(envelope.batches) > MAX_RELAY_NODES:
+        raise RelayTooLarge(f"{len(envelope.batches)} node batches; at most {MAX_RELAY_NODES} per request")
+    total = sum(
+        len(b["heartbeats"])
+        for b in envelope.batches
+        if isinstance(b, Mapping) and isinstance(b.get("heartbeats"), list)
+    )
+    if total > MAX_RELAY_HEARTBEATS:
+        raise RelayTooLarge(f"{total} heartbeats; at most {MAX_RELAY_HEARTBEATS} per request")
+    out: list[ParsedBatch | NodeResult] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(envelope.batches):
+        node = _node_of(raw)
+        problem: str | None = None
+        if not isinstance(raw, Mapping):
+            problem = "a node batch must be an object with node, agent and heartbeats"
+        elif node is not None and node in seen:
+            problem = f"node {node!r} appears more than once in this request"
+        if problem is None:
+            try:
+                parsed = parse_batch(raw)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                problem = describe(exc)
+            else:
+                seen.add(parsed.node)
+                out.append(parsed)
+                continue
+        error = NodeProblem(status=422, title="Invalid heartbeat batch", detail=problem)
+        out.append(NodeResult(index=index, node=node, error=error))
+    return out
+
+
+_RELAY_START = re.compile(rb'\s*\{\s*"batches"\s*:')
+
+
+def _whole(batch: HeartbeatBatch) -> ParsedBatch:
+    return ParsedBatch.model_construct(
+        node=batch.node, agent=batch.agent, heartbeats=list(batch.heartbeats), rejected=[]
+    )
+
+
+def parse_body(body: bytes) -> ParsedBatch | list[ParsedBatch | NodeResult]:
+    """Parse a request body: a node batch gives its :class:`ParsedBatch`, a relay request the list of
+    :func:`parse_relay`. Raises ``ValidationError`` for a bad envelope, :class:`RelayTooLarge`, and
+    ``ValueError`` for a body that is not JSON.
+
+    A body that is valid throughout (the usual case) is validated straight from its bytes in one pass;
+    any other is parsed again heartbeat by heartbeat, which gives the same answer for valid input and
+    names each bad heartbeat otherwise.
+    """
+    try:
+        if _RELAY_START.match(body):
+            relay = RelayBatch.model_validate_json(body)
+            nodes = {b.node for b in relay.batches}
+            total = sum(len(b.heartbeats) for b in relay.batches)
+            if len(nodes) == len(relay.batches) and total <= MAX_RELAY_HEARTBEATS:
+                return [_whole(b) for b in relay.batches]
+        else:
+            return _whole(HeartbeatBatch.model_validate_json(body))
+    except ValidationError:
+        pass
+    payload = json.loads(body)
+    if isinstance(payload, Mapping) and "batches" in payload:
+        return parse_relay(payload)
+    return parse_batch(payload)
