@@ -44,7 +44,7 @@ def backend():
     found.close()
 
 
-def plain_matmul_tflops(n: int = N, repeats: int = 50) -> float:
+def plain_matmul_tflops(n: int = N, repeats: int = 700) -> float:
     """The yardstick of issue 8, written out here and not taken from the probe: a plain large
     torch.matmul, timed around synchronisations."""
     a = torch.randn(n, n, device="cuda:0", dtype=torch.bfloat16)
@@ -68,10 +68,11 @@ def probe_tflops(backend, precision: str = "bf16") -> float:
 
 @needs_gpu
 def test_probe_bf16_within_5_percent_of_a_plain_matmul(backend) -> None:
-    # Alternate, so that clocks and temperature drift hit both figures alike.
+    # A B B A, averaged: a drift of clocks and temperature (a card at its power cap slows as it heats)
+    # cancels out of the comparison when it is steady over the four windows.
     probe_a, plain_a = probe_tflops(backend), plain_matmul_tflops()
     plain_b, probe_b = plain_matmul_tflops(), probe_tflops(backend)
-    probe, plain = max(probe_a, probe_b), max(plain_a, plain_b)
+    probe, plain = (probe_a + probe_b) / 2, (plain_a + plain_b) / 2
     print(f"\n{torch.cuda.get_device_name(0)}: probe bf16 {probe:.1f}, plain torch.matmul {plain:.1f} TFLOPS")
     assert consistency(probe, plain) <= 0.05
 

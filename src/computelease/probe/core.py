@@ -688,7 +688,8 @@ def assess_gpu(
             repeats=settings.reference_repeats,
             mean_ms=round(m.reference * 1e3, 4),
             tflops=ref_tflops,
-            method="torch.matmul(a, b) bf16, host clock around torch.cuda.synchronize, mean",
+            method="torch.matmul(a, b) bf16 back to back for at least 1 s, "
+            "host clock around torch.cuda.synchronize, mean",
         )
         if "bf16" in figures:
             gap = round(consistency(figures["bf16"], ref_tflops), 4)

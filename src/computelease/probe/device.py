@@ -291,6 +291,11 @@ class TorchBackend:
         return results
 
 
+MIN_WINDOW_S = 1.0
+"""Each GEMM, copy and reference figure is timed over at least this long (more repeats than the mode's
+count where one repeat is short), so that it is the card's sustained rate and not one clock swing's."""
+
+
 class TorchGpu:
     def __init__(self, backend: TorchBackend, index: int) -> None:
         self._backend = backend
@@ -303,6 +308,7 @@ class TorchGpu:
         torch = self._torch
         for _ in range(warmup):
             run()
+        repeats = max(repeats, self._repeats_for_window(run))
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
         torch.cuda.synchronize(self.index)
@@ -312,6 +318,17 @@ class TorchGpu:
             end.record()
         torch.cuda.synchronize(self.index)
         return [start.elapsed_time(end) / 1e3 for start, end in zip(starts, ends, strict=True)]
+
+    def _repeats_for_window(self, run: Callable[[], Any]) -> int:
+        """Enough repeats to fill MIN_WINDOW_S. A card at its power cap swings its clock (an H100 SXM at
+        700 W between 1275 and 1980 MHz), and 10 GEMMs of n=8192 last 14 ms: one swing. Seen on one
+        H100: 688 to 778 TFLOPS from one short window to the next."""
+        torch = self._torch
+        torch.cuda.synchronize(self.index)
+        start = time.perf_counter()
+        run()
+        torch.cuda.synchronize(self.index)
+        return int(MIN_WINDOW_S / max(time.perf_counter() - start, 1e-6)) + 1
 
     def gemm(self, precision: str, n: int, warmup: int, repeats: int) -> list[float]:
         torch = self._torch
@@ -349,6 +366,7 @@ class TorchGpu:
                 b = torch.randn(n, n, device=self.device, dtype=torch.bfloat16)
                 for _ in range(3):
                     torch.matmul(a, b)
+                repeats = max(repeats, self._repeats_for_window(lambda: torch.matmul(a, b)))
                 torch.cuda.synchronize(self.index)
                 start = time.perf_counter()
                 for _ in range(repeats):

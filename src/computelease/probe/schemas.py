@@ -105,7 +105,7 @@ class MatmulReference(_Model):
     event-timed bf16 figure."""
 
     n: int = Field(gt=0)
-    repeats: int = Field(gt=0)
+    repeats: int = Field(gt=0, description="the mode's count; the device adds repeats to fill 1 s")
     mean_ms: Float
     tflops: Float
     method: str
