@@ -20,6 +20,7 @@ from computelease.auth import service as auth
 from computelease.auth.core import Role
 from computelease.auth.models import User
 from computelease.contracts import service as contracts
+from computelease.contracts.demo import demo_tax_id
 from computelease.contracts.models import Customer, Segment
 from computelease.contracts.schemas import CustomerIn
 from computelease.finance import service as finance
@@ -53,13 +54,15 @@ Seeder = Callable[[Session, DemoWorld], None]
 
 
 def _organisations(session: Session, world: DemoWorld) -> None:
-    for name, segment, limit in (
-        ("智源模型科技 (示例)", Segment.model_maker, "80000000.00"),
-        ("云帆AI云 (示例)", Segment.ai_cloud, "50000000.00"),
+    for n, (name, segment, limit) in enumerate(
+        (
+            ("智源模型科技 (示例)", Segment.model_maker, "80000000.00"),
+            ("云帆AI云 (示例)", Segment.ai_cloud, "50000000.00"),
+        ),
+        start=1,
     ):
-        world.customers.append(
-            contracts.create(session, CustomerIn(name=name, segment=segment, credit_limit=Decimal(limit)))
-        )
+        data = CustomerIn(name=name, segment=segment, credit_limit=Decimal(limit), tax_id=demo_tax_id(n))
+        world.customers.append(contracts.create(session, data))
     for name in ("信达金融租赁 (示例)", "浙银金融租赁 (示例)"):
         world.lessors.append(finance.create(session, LessorIn(name=name, kind=LessorKind.financial_leasing)))
 

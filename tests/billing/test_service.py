@@ -271,11 +271,17 @@ def test_scoping(db, served, world) -> None:
 
 
 def test_fapiao_fields(db, served) -> None:
+    from computelease.contracts import service as contracts
+    from computelease.contracts.schemas import CustomerPatch
+
     close(db)
     (inv,) = invoices(db)
     with db.transaction(actor="test") as s:
         data = service.fapiao(service.get_invoice(s, SYSTEM, inv.id))
-    assert data["buyer"]["name"] == "Customer A own"
+        assert data["buyer"]["tax_id"] is None  # none recorded yet: the fapiao says so, not a blank guess
+        contracts.update(s, SYSTEM, inv.customer_id, CustomerPatch(tax_id="91110108DEMX00001P"))
+        data = service.fapiao(service.get_invoice(s, SYSTEM, inv.id))
+    assert data["buyer"] == {"name": "Customer A own", "tax_id": "91110108DEMX00001P"}
     first = data["lines"][0]
     assert first["item"] == "*信息技术服务*算力服务费" and first["tax_rate"] == Decimal("0.06")
     assert sum(ln["amount"] + ln["tax"] for ln in data["lines"]) == data["total_gross"]

@@ -37,9 +37,12 @@ FLAGSHIP = (
 
 def test_customer_policy_contract_round_trip(cli) -> None:
     code, out, _ = cli(
-        "customer", "create", "--name", "智源 (测试)", "--segment", "model_maker", "--credit-limit", "8e7"
-    )
+        "customer", "create", "--name", "智源 (测试)", "--segment", "model_maker", "--credit-limit", "8e7",
+        "--tax-id", "91110108DEMX00001P",
+    )  # fmt: skip
     assert code == 0 and "customer 1 created" in out
+    code, out, _ = cli("customer", "show", "1", "--json")
+    assert code == 0 and '"tax_id": "91110108DEMX00001P"' in out
     code, out, _ = cli(
         "sla-policy", "create", "--name", "std", "--target", "99.9",
         "--tier", "99.9:10", "--tier", "99.0:30", "--tier", "95:100", "--maintenance-hours", "4",
@@ -83,6 +86,10 @@ BAD_INPUT = (
     ((*FLAGSHIP[:-2], "--monthly-fee", "1"), "give exactly one of --monthly-fee"),
     (("sla-policy", "create", "--name", "x", "--target", "99", "--tier", "99.5"), "BELOW:CREDIT_PCT"),
     (("customer", "create", "--name", "y", "--segment", "bank"), "--segment: Input should be"),
+    (
+        ("customer", "create", "--name", "z", "--segment", "research", "--tax-id", "91110108DEMX00001Q"),
+        "--tax-id: Value error, 91110108DEMX00001Q fails its check character: the 18th should be P",
+    ),
 )
 
 

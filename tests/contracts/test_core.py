@@ -397,3 +397,46 @@ class TestSlaPolicy:
     def test_bad_policies(self, target: str, tiers: list, cap: str, message: str) -> None:
         with pytest.raises(c.SlaPolicyInvalid, match=message):
             c.validate_sla_policy(Decimal(target), tiers, Decimal(cap))
+
+
+# ----------------------------------------------------------------------------------- buyer tax id
+
+
+def test_uscc_check_character_worked_by_hand() -> None:
+    """91110108DEMX0000 1 → values 9 1 1 1 0 1 0 8 13(D) 14(E) 21(M) 29(X) 0 0 0 0 1, weights 3ⁱ mod 31
+    = 1 3 9 27 19 26 16 17 20 29 25 13 8 24 10 30 28: Σ = 9+3+9+27+0+26+0+136+260+406+525+377+28 = 1806;
+    1806 mod 31 = 8; 31 − 8 = 23 → P."""
+    assert c.uscc_check_char("91110108DEMX00001") == "P"
+    assert c.validate_tax_id("9111 0108 demx 0000 1p") == "91110108DEMX00001P"
+
+
+USCC_BODY = st.text(alphabet=c.USCC_CHARS, min_size=17, max_size=17)
+
+
+@given(USCC_BODY, st.integers(0, 17), st.sampled_from(c.USCC_CHARS))
+def test_any_single_character_typo_is_caught(body: str, at: int, other: str) -> None:
+    code = body + c.uscc_check_char(body)
+    assert c.validate_tax_id(code) == code
+    typo = code[:at] + other + code[at + 1 :]
+    if typo != code:
+        with pytest.raises(ValueError, match="check character"):
+            c.validate_tax_id(typo)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("91110108DEMX0000IP", "has no I"),
+        ("12345", "has 5"),
+        ("91110108DEMX00001Q", "the 18th should be P"),
+        ("统一社会信用代码一二三四五六七八九十", "has no"),
+    ],
+)
+def test_bad_tax_ids_say_what_is_wrong(value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        c.validate_tax_id(value)
+
+
+def test_older_15_and_20_character_ids_pass_unchanged() -> None:
+    assert c.validate_tax_id("110108123456789") == "110108123456789"
+    assert c.validate_tax_id("11010812345678901X".ljust(20, "0")) == "11010812345678901X00"

@@ -225,3 +225,29 @@ class TestSlaPolicies:
                 },
             )
             assert fragment in is_problem(r, 422)["detail"], (tiers, r.json()["detail"])
+
+
+class TestCustomerTaxId:
+    def test_set_shown_and_cleared(self, client: TestClient, world) -> None:
+        op = world.headers("operator")
+        r = client.post(
+            f"{API}/customers",
+            headers=op,
+            json={"name": "税号测试", "segment": "enterprise", "tax_id": "9111 0108 demx 0000 1p"},
+        )
+        assert r.status_code == 201, r.text
+        customer = r.json()
+        assert customer["tax_id"] == "91110108DEMX00001P"  # spaces dropped, upper-cased
+        r = client.patch(f"{API}/customers/{customer['id']}", headers=op, json={"tax_id": None})
+        assert r.status_code == 200 and r.json()["tax_id"] is None
+
+    def test_a_typo_is_a_422_naming_the_check_character(self, client: TestClient, world) -> None:
+        r = client.patch(
+            f"{API}/customers/{world.customer_a.id}",
+            headers=world.headers("operator"),
+            json={"tax_id": "91110108DEMX00001Q"},
+        )
+        assert "the 18th should be P" in is_problem(r, 422)["detail"]
+        again = client.get(f"{API}/customers/{world.customer_a.id}", headers=world.headers("operator"))
+        assert again.json()["tax_id"] is None
+

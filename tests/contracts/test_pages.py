@@ -166,6 +166,24 @@ class TestOperator:
         assert "¥555,000,000.05" in page and "Enterprise" in page and "Contract A own" in page
         assert "FOREIGN" not in page
 
+    def test_customer_tax_id_set_refused_and_cleared_on_the_form(self, login, world) -> None:
+        client = login("op")
+        url = f"/customers/{world.customer_a.id}"
+        edit = {
+            "csrf_token": csrf_of(client.get(f"{url}/edit").text),
+            "name": "Customer A own",
+            "segment": "enterprise",
+            "tax_id": "91110108demx00001p",
+        }
+        assert client.post(f"{url}/edit", data=edit, follow_redirects=False).status_code == 303
+        assert "91110108DEMX00001P" in main(client.get(url).text)
+        r = client.post(f"{url}/edit", data=edit | {"tax_id": "91110108DEMX00001Q"})
+        assert r.status_code == 422 and "the 18th should be P" in r.text
+        assert "91110108DEMX00001P" in main(client.get(url).text)  # the refused edit changed nothing
+        cleared = client.post(f"{url}/edit", data=edit | {"tax_id": ""}, follow_redirects=False)
+        assert cleared.status_code == 303
+        assert "DEMX" not in main(client.get(url).text)
+
     def test_csv_exports(self, login, deals) -> None:
         client = login("op")
         r = client.get("/contracts.csv")

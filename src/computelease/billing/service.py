@@ -1077,7 +1077,7 @@ def fapiao(invoice: Invoice) -> dict[str, Any]:
         "kind": "red" if red else "blue",  # 红字 / 蓝字
         "corrects": invoice.corrects.number if red and invoice.corrects_id and invoice.corrects else None,
         "issued_on": invoice.issued_on,
-        "buyer": {"name": invoice.customer.name, "tax_id": None},
+        "buyer": {"name": invoice.customer.name, "tax_id": invoice.customer.tax_id},
         "currency": invoice.currency,
         "lines": [
             {

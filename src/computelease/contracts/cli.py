@@ -74,12 +74,15 @@ def customer_create(
     ],
     credit_limit: Annotated[str, typer.Option(help="amount, e.g. 50000000.00")] = "0.00",
     currency: Annotated[str, typer.Option(help="CNY, USD, EUR or HKD")] = "CNY",
+    tax_id: Annotated[
+        str | None,
+        typer.Option(help="统一社会信用代码 (18 characters) for the fapiao; omit for a foreign buyer"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a customer."""
-    data = validated(
-        CustomerIn, {"name": name, "segment": segment, "credit_limit": credit_limit, "currency": currency}
-    )
+    fields = {"name": name, "segment": segment, "credit_limit": credit_limit, "currency": currency}
+    data = validated(CustomerIn, fields | ({"tax_id": tax_id} if tax_id is not None else {}))
     with transaction() as session:
         row = CustomerOut.model_validate(service.create(session, data)).model_dump(mode="json")
     if as_json:
@@ -100,7 +103,8 @@ def customer_show(customer_id: int, as_json: JsonFlag = False) -> None:
         echo_json(row)
         return
     echo_table(
-        ("field", "value"), [(k, row[k]) for k in ("id", "name", "segment", "credit_limit", "currency")]
+        ("field", "value"),
+        [(k, row[k]) for k in ("id", "name", "segment", "credit_limit", "currency", "tax_id")],
     )
     _contract_table(row["contracts"])
 

@@ -638,6 +638,40 @@ def credit_pct_for(availability_pct: Decimal, tiers: Sequence[CreditTier]) -> De
     return max(earned, default=Decimal("0"))
 
 
+# --------------------------------------------------------------------------------- buyer tax id
+
+USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
+USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+
+
+def uscc_check_char(first17: str) -> str:
+    """The 18th character of a unified social credit code (统一社会信用代码), GB 32100-2015:
+    ``31 − (Σ value(cᵢ) · 3ⁱ mod 31) mod 31``, as a character of :data:`USCC_CHARS`."""
+    total = sum(USCC_CHARS.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_CHARS[(31 - total % 31) % 31]
+
+
+def validate_tax_id(value: str) -> str:
+    """A Chinese buyer's taxpayer id as the fapiao prints it: the 18-character unified social credit code
+    (check character verified), or an older 15- or 20-character taxpayer registration number. Spaces are
+    dropped and letters upper-cased; anything else is refused with what is wrong."""
+    code = "".join(value.split()).upper()
+    if len(code) == 18:
+        if bad := sorted({c for c in code if c not in USCC_CHARS}):
+            raise ValueError(f"a unified social credit code has no {', '.join(bad)} (GB 32100-2015)")
+        if code[17] != (expected := uscc_check_char(code[:17])):
+            raise ValueError(
+                f"{code} fails its check character: the 18th should be {expected}; check for a typo"
+            )
+        return code
+    if len(code) in (15, 20) and code.isascii() and code.isalnum():
+        return code
+    raise ValueError(
+        f"a taxpayer id has 18 characters (统一社会信用代码), or 15 or 20 for an older registration; "
+        f"{code!r} has {len(code)}"
+    )
+
+
 __all__ = [
     "DEFAULT_TZ",
     "TRANSITIONS",
@@ -671,5 +705,7 @@ __all__ = [
     "term_bounds",
     "term_hours",
     "term_length",
+    "uscc_check_char",
     "validate_sla_policy",
+    "validate_tax_id",
 ]

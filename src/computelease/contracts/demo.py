@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from computelease.auth.core import Principal, Role
 from computelease.contracts import service
-from computelease.contracts.core import ContractStatus
+from computelease.contracts.core import ContractStatus, uscc_check_char
 from computelease.contracts.models import Contract, Segment
 from computelease.contracts.schemas import ContractIn, CreditTierIn, CustomerIn, SlaPolicyIn, TransitionIn
 
@@ -40,18 +40,27 @@ def _contract(session: Session, history: list[tuple[ContractStatus, str, str]], 
     return contract
 
 
+def demo_tax_id(n: int) -> str:
+    """A made-up unified social credit code with a valid check character: "DEMX" in the organisation
+    code marks it as demo data (no real code is issued with it)."""
+    first17 = f"91110108DEMX{n:05d}"
+    return first17 + uscc_check_char(first17)
+
+
 def seed(session: Session, world: Any) -> None:
     """Three more customers (five with the two already in ``world.customers``), three SLA policies and
     five contracts: the scaled flagship, one in nodes, one in USD per GPU-hour, one ended, one draft."""
     model_maker, ai_cloud = world.customers[0], world.customers[1]
     more = [
         service.create(
-            session, CustomerIn(name=name, segment=segment, credit_limit=Decimal(limit), currency=cur)
+            session,
+            CustomerIn(name=name, segment=segment, credit_limit=Decimal(limit), currency=cur, tax_id=tax_id),
         )
-        for name, segment, limit, cur in (
-            ("Lumen Robotics Ltd. (demo)", Segment.enterprise, "3000000.00", "USD"),
-            ("东数西算枢纽算力中心 (示例)", Segment.government_center, "60000000.00", "CNY"),
-            ("星河大学智能计算实验室 (示例)", Segment.research, "5000000.00", "CNY"),
+        for name, segment, limit, cur, tax_id in (
+            # A foreign buyer: no Chinese taxpayer id on its fapiao.
+            ("Lumen Robotics Ltd. (demo)", Segment.enterprise, "3000000.00", "USD", None),
+            ("东数西算枢纽算力中心 (示例)", Segment.government_center, "60000000.00", "CNY", demo_tax_id(3)),
+            ("星河大学智能计算实验室 (示例)", Segment.research, "5000000.00", "CNY", demo_tax_id(4)),
         )
     ]
     enterprise, government, research = more

@@ -35,6 +35,8 @@ class Customer(Record, Audited, Base):
     )
     credit_limit: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    # 统一社会信用代码 (or an older taxpayer number): printed on the fapiao; none for a foreign buyer.
+    tax_id: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class SlaPolicy(Record, Audited, Base):

@@ -32,7 +32,7 @@ from computelease.errors import AppError, Forbidden
 from computelease.money import CURRENCIES
 from computelease.web import i18n
 from computelease.web.download import csv_response
-from computelease.web.labels import N_, label
+from computelease.web.labels import N_, labeller
 from computelease.web.pages import Csrf, Viewer, locale_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -55,10 +55,9 @@ LABELS = {
 }
 
 
-def clabel(code: object) -> str:
-    """The translated name of a contract code (status, unit, placement, pricing) or any other code."""
-    key = getattr(code, "value", code)
-    return i18n.gettext(LABELS[key]) if key in LABELS else label(code)
+clabel = labeller(
+    LABELS, "The translated name of a contract code (status, unit, placement, pricing) or any other code."
+)
 
 
 def unit_price(amount: Decimal | None, currency: str = "CNY") -> str:
@@ -159,8 +158,8 @@ def customers_csv(session: Session, viewer: Viewer) -> Response:
     rows = session.scalars(service.readable_customers(viewer).order_by(Customer.id))
     return _csv(
         "customers.csv",
-        ("id", "name", "segment", "credit_limit", "currency"),
-        ((c.id, c.name, c.segment.value, c.credit_limit, c.currency) for c in rows),
+        ("id", "name", "segment", "credit_limit", "currency", "tax_id"),
+        ((c.id, c.name, c.segment.value, c.credit_limit, c.currency, c.tax_id or "") for c in rows),
     )
 
 
@@ -212,7 +211,7 @@ def customer_page(request: Request, session: Session, viewer: Viewer, customer_i
 def customer_edit(request: Request, session: Session, viewer: Viewer, customer_id: int) -> HTMLResponse:
     _staff(viewer)
     customer = service.get(session, viewer, customer_id)
-    values = {k: getattr(customer, k) for k in ("name", "segment", "credit_limit", "currency")}
+    values = {k: getattr(customer, k) for k in ("name", "segment", "credit_limit", "currency", "tax_id")}
     values["segment"] = customer.segment.value
     return _customer_form(request, customer=customer, values=values, errors=[], status=200)
 
@@ -224,7 +223,10 @@ def customer_update(
     _staff(viewer)
     customer = service.get(session, viewer, customer_id)
     try:
-        service.update(session, viewer, customer_id, CustomerPatch.model_validate(_clean(fields)))
+        data = _clean(fields)
+        if fields.get("tax_id") == "":
+            data["tax_id"] = None  # emptied on the form: the buyer has no Chinese taxpayer id
+        service.update(session, viewer, customer_id, CustomerPatch.model_validate(data))
     except (ValidationError, AppError) as exc:
         session.rollback()
         customer = service.get(session, viewer, customer_id)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from computelease.contracts.core import CapacityUnit, ContractStatus, Placement, Pricing
+from computelease.contracts.core import CapacityUnit, ContractStatus, Placement, Pricing, validate_tax_id
 from computelease.contracts.models import Segment
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -30,6 +30,12 @@ def _iana(value: str) -> str:
 
 
 TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_iana)]
+TaxId = Annotated[
+    str,
+    StringConstraints(max_length=40),
+    AfterValidator(validate_tax_id),
+    Field(description="统一社会信用代码 (18 characters, check character verified), or 15/20 for older ids"),
+]
 
 
 # -------------------------------------------------------------------------------------- customers
@@ -42,6 +48,7 @@ class CustomerIn(BaseModel):
     segment: Segment
     credit_limit: Amount = Decimal("0.00")
     currency: Currency = "CNY"
+    tax_id: TaxId | None = None
 
 
 class CustomerPatch(BaseModel):
@@ -51,6 +58,7 @@ class CustomerPatch(BaseModel):
     segment: Segment | None = None
     credit_limit: Amount | None = None
     currency: Currency | None = None
+    tax_id: TaxId | None = None
 
 
 class CustomerOut(BaseModel):
@@ -61,6 +69,7 @@ class CustomerOut(BaseModel):
     segment: Segment
     credit_limit: Decimal
     currency: str
+    tax_id: str | None
     created_at: datetime
     updated_at: datetime
 

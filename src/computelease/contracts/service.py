@@ -102,13 +102,16 @@ def create(session: Session, data: CustomerIn) -> Customer:
     return customer
 
 
+CLEARABLE = {"tax_id"}  # a buyer may turn out to be foreign: no Chinese taxpayer id
+
+
 def update(session: Session, principal: Principal, customer_id: int, patch: CustomerPatch) -> Customer:
     customer = get(session, principal, customer_id)
     changes = patch.model_dump(exclude_unset=True)
     if "name" in changes:
         _name_free(session, changes["name"], other_than=customer.id)
     for key, value in changes.items():
-        if value is None:
+        if value is None and key not in CLEARABLE:
             raise Conflict(f"{key} cannot be cleared; send a value")
         setattr(customer, key, value)
     session.flush()

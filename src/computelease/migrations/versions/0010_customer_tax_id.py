@@ -1,0 +1,26 @@
+"""customer: the buyer's taxpayer id (统一社会信用代码) for the fapiao
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-27 00:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("customer") as batch:
+        batch.add_column(sa.Column("tax_id", sa.String(length=20), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("customer") as batch:
+        batch.drop_column("tax_id")
