@@ -37,8 +37,7 @@ from computelease.kit.time import utcnow
 from computelease.money import CURRENCIES
 from computelease.sla import core as sla_core
 from computelease.web import i18n
-from computelease.web.labels import N_
-from computelease.web.labels import label as web_label
+from computelease.web.labels import N_, labeller
 from computelease.web.pages import Csrf, Viewer, locale_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -81,10 +80,9 @@ STATUSES = [s.value for s in InvoiceStatus]
 METHODS = ("bank_transfer",)
 
 
-def blabel(code: object) -> str:
-    """The translated name of a billing code (status, kind, line kind, bucket) or any other code."""
-    key = getattr(code, "value", code)
-    return i18n.gettext(LABELS[key]) if isinstance(key, str) and key in LABELS else web_label(code)
+blabel = labeller(
+    LABELS, "The translated name of a billing code (status, kind, line kind, bucket) or any other code."
+)
 
 
 def _number(value: Decimal | None, pattern: str) -> str:

@@ -11,9 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from computelease.auth.deps import Session
 from computelease.catalog import service
 from computelease.catalog.core import PRECISIONS, Figure
-from computelease.web.i18n import gettext
-from computelease.web.labels import N_
-from computelease.web.labels import label as web_label
+from computelease.web.labels import N_, labeller
 from computelease.web.pages import Viewer, render
 
 router = APIRouter(include_in_schema=False)
@@ -28,9 +26,7 @@ LABELS = {
 }
 
 
-def label(code: object) -> str:
-    key = getattr(code, "value", code)
-    return gettext(LABELS[key]) if key in LABELS else web_label(code)
+label = labeller(LABELS, "The translated name of a catalog code or any other code.")
 
 
 def _shown(figure: Figure | None) -> str:

@@ -26,8 +26,7 @@ from computelease.finance.schedule import FinanceTermError
 from computelease.finance.schemas import PaymentIn, TermsIn
 from computelease.web import i18n
 from computelease.web.download import csv_response
-from computelease.web.labels import N_
-from computelease.web.labels import label as web_label
+from computelease.web.labels import N_, labeller
 from computelease.web.pages import Csrf, Viewer, locale_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -102,10 +101,9 @@ QUOTE_DEFAULTS = {
 }
 
 
-def flabel(code: object) -> str:
-    """The translated name of a finance code (status, kind, method...) or any other code."""
-    key = getattr(code, "value", code)
-    return i18n.gettext(LABELS[key]) if key in LABELS else web_label(code)
+flabel = labeller(
+    LABELS, "The translated name of a finance code (status, kind, method...) or any other code."
+)
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -25,8 +25,7 @@ from computelease.fleet.schemas import NodeIn
 from computelease.kit.pagination import PageParams, paginate
 from computelease.kit.time import utcnow
 from computelease.web import i18n
-from computelease.web.labels import N_
-from computelease.web.labels import label as web_label
+from computelease.web.labels import N_, labeller
 from computelease.web.pages import Csrf, Viewer, locale_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,9 +59,7 @@ STATE_COLOURS = {
 }
 
 
-def label(code: object) -> str:
-    key = getattr(code, "value", code)
-    return i18n.gettext(LABELS[key]) if key in LABELS else web_label(code)
+label = labeller(LABELS, "The translated name of a fleet code (state, kind...) or any other code.")
 
 
 def local(value: datetime | None, zone: str = "Asia/Shanghai") -> str:
