@@ -223,9 +223,8 @@ def customer_update(
     _staff(viewer)
     customer = service.get(session, viewer, customer_id)
     try:
-        data = _clean(fields)
-        if fields.get("tax_id") == "":
-            data["tax_id"] = None  # emptied on the form: the buyer has no Chinese taxpayer id
+        # An emptied field that may be cleared is cleared; any other empty field is "not given".
+        data = _clean(fields) | {k: None for k in service.CLEARABLE if fields.get(k) == ""}
         service.update(session, viewer, customer_id, CustomerPatch.model_validate(data))
     except (ValidationError, AppError) as exc:
         session.rollback()

@@ -120,6 +120,19 @@ def _chunks(values: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
 # ------------------------------------------------------------------------------------------ ingest
 
 
+@contextlib.contextmanager
+def _refusing_bad_input() -> Iterator[None]:
+    """The parsers' refusals as the API answers them: 422 naming the bad field, 413 past a relay's limits."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise BatchInvalid(describe(exc)) from None
+    except RelayTooLarge as exc:
+        raise RequestTooLarge(str(exc)) from None
+    except ValueError as exc:  # json.loads or the bytes' encoding: only parse_body reads raw bytes
+        raise BatchInvalid(f"the body is not valid JSON: {exc}") from None
+
+
 def ingest(
     session: Session,
     principal: Principal,
@@ -129,10 +142,8 @@ def ingest(
     policy: HealthPolicy | None = None,
 ) -> IngestResult:
     """Store one node's batch; see :mod:`computelease.telemetry.schemas` for the contract of the answer."""
-    try:
+    with _refusing_bad_input():
         batch = parse_batch(payload)
-    except ValidationError as exc:
-        raise BatchInvalid(describe(exc)) from None
     return _single(session, principal, batch, now, policy)
 
 
@@ -145,12 +156,8 @@ def ingest_relay(
     policy: HealthPolicy | None = None,
 ) -> RelayResult:
     """Store a relay request's node batches, each answered on its own (see schemas)."""
-    try:
+    with _refusing_bad_input():
         parsed = parse_relay(payload)
-    except ValidationError as exc:
-        raise BatchInvalid(describe(exc)) from None
-    except RelayTooLarge as exc:
-        raise RequestTooLarge(str(exc)) from None
     return _relay(session, principal, parsed, now, policy)
 
 
@@ -163,14 +170,8 @@ def ingest_body(
     policy: HealthPolicy | None = None,
 ) -> IngestResult | RelayResult:
     """Store a request body as sent: one node's batch or a relay request."""
-    try:
+    with _refusing_bad_input():
         parsed = parse_body(body)
-    except ValidationError as exc:
-        raise BatchInvalid(describe(exc)) from None
-    except RelayTooLarge as exc:
-        raise RequestTooLarge(str(exc)) from None
-    except ValueError as exc:
-        raise BatchInvalid(f"the body is not valid JSON: {exc}") from None
     if isinstance(parsed, ParsedBatch):
         return _single(session, principal, parsed, now, policy)
     return _relay(session, principal, parsed, now, policy)
@@ -229,7 +230,7 @@ def _relay(
 def _insert(session: Session, table: Any) -> Any:
     # ON CONFLICT DO NOTHING makes two concurrent resends of one batch safe: the loser sees duplicates,
     # not a unique-constraint error that would fail its whole request.
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if _is_pg(session) else sqlite.insert)(table)
 
 
 # SQLite has one writer at a time, and a writer that finds the database locked polls it with sleeps of
@@ -352,7 +353,7 @@ def _insert_heartbeats(session: Session, rows: list[dict[str, Any]]) -> dict[tup
     """Inserts what is not stored yet; returns ``(node_id, seq) → id`` of the rows inserted now."""
     if not rows:
         return {}
-    if session.get_bind().dialect.name == "postgresql":
+    if _is_pg(session):
         # One statement of five arrays, whatever the number of rows: its text never changes, so the
         # driver does not re-parse a statement of thousands of placeholders on every request.
         params = {
@@ -395,7 +396,7 @@ _SAMPLE_COLUMNS = (
 def _insert_samples(session: Session, samples: list[dict[str, Any]]) -> None:
     if not samples:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not _is_pg(session):
         session.execute(GpuSample.__table__.insert(), samples)  # sqlite3's executemany is a C loop
         return
     # PostgreSQL: COPY, the server's bulk path (an executemany is a statement per row; a multi-row
