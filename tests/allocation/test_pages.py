@@ -68,3 +68,13 @@ def test_customer_sees_its_serving_nodes_but_no_occupancy_page(client: TestClien
     page = client.get(f"/contracts/{small.contract_a.id}").text
     assert "/fleet/nodes/" in page and "FOREIGN-TO-A" not in page
     assert client.get(f"/contracts/{small.contract_b.id}").status_code == 404
+
+
+def test_an_empty_fleet_has_an_occupancy_page_not_an_error(client: TestClient, db) -> None:
+    # Day one of a new install: no node yet. The trend has no figure for any day, and says so.
+    login(client, db, "op", Role.operator)
+    r = client.get("/occupancy")
+    assert r.status_code == 200 and 'id="trend"' in r.text
+    with db.transaction("test") as s:
+        days = service.daily_occupancy(s, SYSTEM, 3)
+    assert [v for _, v in days] == [None, None, None]

@@ -26,7 +26,8 @@ def _staff(viewer: Principal) -> None:
         raise Forbidden("occupancy and planning are for operators")
 
 
-def _trend_chart(session: Session, viewer: Principal) -> str:
+def trend_chart(session: Session, viewer: Principal) -> str:
+    """The fleet's occupancy per day over 90 days, as Plotly JSON (also drawn on the dashboard)."""
     days = service.daily_occupancy(session, viewer, 90)
     fig = go.Figure(
         go.Scatter(
@@ -51,12 +52,13 @@ def _occupancy_page(request: Request, session: Session, viewer: Principal, **con
     now = utcnow()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     end = now if now > today else today + timedelta(seconds=1)
+    by_site, by_model = service.occupancies(session, viewer, today, end, ("site", "model"))
     return render(
         request,
         "allocation/occupancy.html",
-        chart=_trend_chart(session, viewer),
-        by_site=service.occupancy(session, viewer, today, end, "site"),
-        by_model=service.occupancy(session, viewer, today, end, "model"),
+        chart=trend_chart(session, viewer),
+        by_site=by_site,
+        by_model=by_model,
         **({"preview": None, "planned": None} | context),
     )
 
