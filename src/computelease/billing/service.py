@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Select, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from computelease.allocation.models import Allocation
 from computelease.audit.models import AuditEntry
@@ -203,15 +203,16 @@ def allocated_gpu_hours(session: Session, contract: Contract, start: datetime, e
     return Decimal(total.numerator) / Decimal(total.denominator)
 
 
-def sla_credit(
+def sla_result(
     session: Session,
     contract: Contract,
     period: str,
     end: datetime,
     fee: Decimal,
     sources: sla.Sources | None = None,
-) -> core.SlaCredit | None:
-    """The SLA module's credit for the month, on ``fee`` (the month's compute and O&M as invoiced)."""
+) -> sla_core.SlaResult | None:
+    """The SLA module's figures for the month up to ``end``, the credit on ``fee`` (the month's compute
+    and O&M as invoiced); None for a contract without an SLA policy."""
     if contract.sla_policy is None:
         return None
     start, stop = sla_core.month_bounds(period, contract.timezone)
@@ -219,7 +220,7 @@ def sla_credit(
         sources = sla.load_sources(session, start, stop, [contract.id])
     window = dataclasses.replace(sla.window_of(contract, period), end=end)
     intervals, node_ids = sla.intervals_for(session, contract, start, stop, sources)
-    result = sla_core.compute_sla(
+    return sla_core.compute_sla(
         sla.policy_of(contract),
         window,
         period,
@@ -227,6 +228,9 @@ def sla_credit(
         sla.maintenance_in(sources, node_ids, start, stop),
         period_fee=fee,
     )
+
+
+def sla_credit(result: sla_core.SlaResult, contract_id: int) -> core.SlaCredit:
     return core.SlaCredit(
         amount=result.credit,
         availability_pct=result.availability_pct,
@@ -234,11 +238,17 @@ def sla_credit(
         credit_pct=result.credit_pct,
         capped=result.capped,
         incidents=len(result.incidents),
-        evidence_url=f"/api/v1/contracts/{contract.id}/sla?period={period}",
+        evidence_url=f"/api/v1/contracts/{contract_id}/sla?period={result.period}",
     )
 
 
-def expected_lines(
+@dataclass(frozen=True, slots=True)
+class Expected:
+    lines: tuple[core.Line, ...]
+    sla: sla_core.SlaResult | None  # the figures the credit line (if any) came from
+
+
+def expected(
     session: Session,
     contract: Contract,
     period: str,
@@ -246,8 +256,9 @@ def expected_lines(
     *,
     end: datetime | None = None,
     sources: sla.Sources | None = None,
-) -> tuple[core.Line, ...]:
-    """What ``contract`` owes for ``period`` from the records as they are now."""
+) -> Expected:
+    """What ``contract`` owes for ``period`` from the records as they are now, service counted up to
+    ``end`` (default: the end of service), and the SLA figures behind its credit."""
     end = end or service_end(session, contract)
     terms = terms_of(contract, end)
     start, stop = sla_core.month_bounds(period, contract.timezone)
@@ -256,14 +267,15 @@ def expected_lines(
         used = allocated_gpu_hours(session, contract, max(start, terms.start), min(stop, end))
     base = core.invoice_lines(terms, period, vat=vat, allocated_gpu_hours=used)
     if not base:
-        return ()
+        return Expected((), None)
     fee = sum(
         (ln.gross if terms.prices_include_vat else ln.net for ln in base if ln.kind in core.CREDITABLE), ZERO
     )
-    credit = sla_credit(session, contract, period, end, fee, sources)
-    if credit is None or credit.amount <= 0:
-        return base
-    return core.invoice_lines(terms, period, vat=vat, allocated_gpu_hours=used, sla=credit)
+    result = sla_result(session, contract, period, end, fee, sources)
+    if result is None or result.credit <= 0:
+        return Expected(base, result)
+    credit = sla_credit(result, contract.id)
+    return Expected(core.invoice_lines(terms, period, vat=vat, allocated_gpu_hours=used, sla=credit), result)
 
 
 def service_ends(session: Session, contracts: Sequence[Contract]) -> dict[int, datetime]:
@@ -684,7 +696,7 @@ def close(
                     f"period {period} is not over yet in {contract.timezone}; close it after it ends"
                 )
             continue
-        lines = expected_lines(session, contract, period, vat, end=ends[contract.id], sources=sources)
+        lines = expected(session, contract, period, vat, end=ends[contract.id], sources=sources).lines
         if not lines:
             continue
         result.contracts += 1
@@ -1005,9 +1017,13 @@ def ageing(session: Session, principal: Principal, as_of: date | None = None) ->
     """Receivables by customer and currency in buckets (current, 1–30, 31–60, 61–90, >90 days past due),
     with each customer's exposure (open receivables less advances) against its credit limit."""
     as_of = as_of or utcnow().date()
-    stmt = readable_invoices(principal).where(
-        Invoice.kind == DocKind.invoice,
-        Invoice.status.in_([InvoiceStatus.finalized, InvoiceStatus.partially_paid]),
+    stmt = (
+        readable_invoices(principal)
+        .where(
+            Invoice.kind == DocKind.invoice,
+            Invoice.status.in_([InvoiceStatus.finalized, InvoiceStatus.partially_paid]),
+        )
+        .options(lazyload(Invoice.lines))  # balances only: a year of invoices' lines is not needed
     )
     by: dict[tuple[int, str], list[core.OpenItem]] = defaultdict(list)
     names: dict[int, Customer] = {}
