@@ -601,10 +601,14 @@ def _rows(session: Session, read: str, ids: Sequence[int]) -> Iterator[Any]:
         yield from session.execute(stmt, {"ids": list(chunk)}).all()
 
 
-def _counters(samples: Iterable[Any]) -> Counters:
+def _has_reading(lost: bool, xids: Any) -> bool:
     # A lost GPU without XIDs has no reading (health.GpuReading), so no counters to compare with.
+    return not (lost and not xids)
+
+
+def _counters(samples: Iterable[Any]) -> Counters:
     return {
-        g.index: (g.ecc_dbe_volatile, g.ecc_dbe_aggregate) for g in samples if not (g.lost and not g.xids)
+        g.index: (g.ecc_dbe_volatile, g.ecc_dbe_aggregate) for g in samples if _has_reading(g.lost, g.xids)
     }
 
 
@@ -629,7 +633,7 @@ def _judge(
     last_ids = sorted(r.last_heartbeat_id for n, r in status.items() if n in newer and r.last_heartbeat_id)
     previous: dict[int, Counters] = defaultdict(dict)
     for hb_id, index, volatile, aggregate, lost, xids in _rows(session, "counters", last_ids):
-        if not (lost and not xids):
+        if _has_reading(lost, xids):
             previous[hb_id][index] = (volatile, aggregate)
     current: dict[int, dict[int, Health]] = defaultdict(dict)
     for node_id, index, state in _rows(session, "open_states", sorted(newer)):
