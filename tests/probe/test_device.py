@@ -4,6 +4,7 @@ The measurements themselves need a GPU: see test_gpu.py."""
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 import warnings
@@ -64,3 +65,23 @@ def test_hidden_gpus_are_named(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", fake_torch(available=True, count=0))
     with pytest.raises(ProbeUnavailable, match="no CUDA GPU visible \\(CUDA_VISIBLE_DEVICES=''\\)"):
         open_backend()
+
+
+def test_gpus_are_numbered_as_nvml_numbers_them(monkeypatch) -> None:
+    # Set before torch is imported (CUDA reads it once): the probe's GPU i is the heartbeat's GPU i.
+    seen = {}
+
+    class Recorder(types.ModuleType):
+        def __getattr__(self, name):  # the first touch of torch inside open_backend
+            seen.setdefault("order", os.environ.get("CUDA_DEVICE_ORDER"))
+            return types.SimpleNamespace(cuda=None, hip=None) if name == "version" else "2.15.0+cpu"
+
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", Recorder("torch"))
+    with pytest.raises(ProbeUnavailable):
+        open_backend()
+    assert seen["order"] == "PCI_BUS_ID"
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")  # an operator's own choice is kept
+    with pytest.raises(ProbeUnavailable):
+        open_backend()
+    assert os.environ["CUDA_DEVICE_ORDER"] == "FASTEST_FIRST"

@@ -61,6 +61,10 @@ def _error(exc: BaseException) -> str:
 
 def open_backend() -> TorchBackend:
     """The backend over every visible CUDA GPU, or :class:`ProbeUnavailable` saying why not."""
+    # CUDA numbers GPUs fastest first, NVML (and so the agent's heartbeats) by PCI bus: in PCI order
+    # the probe's GPU 3 is the heartbeat's GPU 3, which is what a report without UUIDs is matched by.
+    # Read when CUDA starts, so it must be set before torch is imported; an operator's own setting wins.
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     try:
         import torch
     except ImportError:
