@@ -25,6 +25,7 @@ DOMAINS = (
     "finance",
     "economics",
     "probe",
+    "dashboard",
 )
 
 

@@ -110,20 +110,23 @@ def test_log_in_switch_language_and_see_the_dashboard(server: str, browser, tmp_
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/")
     assert page.locator("h1").inner_text() == "Dashboard"
-    assert page.locator("[data-figure=customers]").inner_text() == "1"
+    assert page.locator("[data-figure=gpus_in_service]").inner_text() == "0"  # a fleet not built yet
     # The chart is drawn by the Plotly bundle served from the installed package.
-    page.wait_for_selector("#activity .main-svg", timeout=15000)
+    page.wait_for_selector("#trend .main-svg", timeout=15000)
 
     page.click("a[data-lang=zh_CN]")
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "总览"
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    assert "浏览器测试客户" in page.content() and "¥555,000,000.00" in page.content()
+    assert "运行中 GPU" in page.content()
     page.screenshot(path=str(tmp_path / "dashboard-zh.png"), full_page=True)
+    page.click("nav.main a[href='/customers']")
+    page.wait_for_load_state()
+    assert "浏览器测试客户" in page.content() and "¥555,000,000.00" in page.content()
 
     page.click("a[data-lang=en]")
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator("h1").inner_text() == "Customers"
 
     page.click("form[action='/logout'] button")
     page.wait_for_url(f"{server}/login")

@@ -109,7 +109,8 @@ class TestLanguage:
         r = client.get("/lang/zh_CN?next=/customers", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/customers"
         html = client.get("/").text
-        assert "<h1>总览</h1>" in html and 'lang="zh-CN"' in html and "大模型厂商" in html
+        assert "<h1>总览</h1>" in html and 'lang="zh-CN"' in html and "运行中 GPU" in html
+        assert "大模型厂商" in client.get("/customers").text
         client.get("/lang/en")
         assert "<h1>Dashboard</h1>" in client.get("/").text
 

@@ -117,16 +117,3 @@ def list_entries(
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     entries = session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
     return list(entries), total
-
-
-def activity_by_day(session: Session, days: int = 14) -> list[tuple[date, int]]:
-    """Changes per UTC day over the last ``days`` days, oldest first, zero-filled."""
-    from datetime import timedelta
-
-    today = utcnow().date()
-    start = today - timedelta(days=days - 1)
-    since = datetime(start.year, start.month, start.day, tzinfo=utcnow().tzinfo)
-    counts: dict[date, int] = {}
-    for (at,) in session.execute(select(AuditEntry.at).where(AuditEntry.at >= since)):
-        counts[at.date()] = counts.get(at.date(), 0) + 1
-    return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)]

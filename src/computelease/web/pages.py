@@ -9,7 +9,6 @@ from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import plotly.graph_objects as go
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -167,42 +166,6 @@ def switch_language(code: str, next: str = "/") -> Response:
     if code in i18n.LOCALES:
         response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
-
-
-def _activity_chart(session: Session) -> str:
-    from computelease.audit.service import activity_by_day
-
-    days = activity_by_day(session)
-    fig = go.Figure(
-        go.Bar(x=[d.isoformat() for d, _ in days], y=[n for _, n in days], marker_color="#2f6fde"),
-        layout={
-            "title": {"text": i18n.gettext("Record changes per day")},
-            "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
-            "height": 280,
-            "yaxis": {"rangemode": "tozero"},
-        },
-    )
-    return fig.to_json()
-
-
-@router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, session: Session, viewer: Viewer) -> HTMLResponse:
-    from computelease.contracts.service import readable_customers
-    from computelease.finance.service import readable_lessors
-    from computelease.kit.pagination import PageParams, paginate
-
-    i18n.current.set(locale_of(request))
-    customers, n_customers = paginate(session, readable_customers(viewer), PageParams(limit=5))
-    lessors, n_lessors = paginate(session, readable_lessors(viewer), PageParams(limit=5))
-    return render(
-        request,
-        "dashboard.html",
-        customers=customers,
-        n_customers=n_customers,
-        lessors=lessors,
-        n_lessors=n_lessors,
-        chart=_activity_chart(session) if viewer.is_staff else None,
-    )
 
 
 @lru_cache
