@@ -10,6 +10,8 @@ and writes to DIR/device-check.txt (DIR: --out, else $OUT, else the current fold
 1. nvidia-smi, and the Python, PyTorch, CUDA and driver versions;
 2. yardsticks written out here in plain torch, independent of the probe's code: bf16 GEMM n=8192 timed
    by CUDA events and by the host clock around synchronisations, and a 2 GiB device-to-device copy;
+   then the same GEMM sustained for a second on zeros, small integers, uniform and normal values, and
+   on normal values at n=4096, 12288 and 16384 (what a power-capped card's rate depends on);
 3. the probe itself (quick by default) on every GPU: its table, and its JSON in DIR/probe-report.json;
 4. issue 8's conditions: the probe's bf16 within 5% of the plain torch.matmul of (2), and on an H100 SXM
    at least 750 TFLOPS and a device copy of at least 2.8 TB/s;
@@ -120,6 +122,47 @@ def main() -> int:
         return check(args)
 
 
+def sustained(torch, a, b, seconds: float = 1.0) -> float:
+    """bf16 TFLOPS of ``a @ b`` over about ``seconds`` of back-to-back GEMMs, by the host clock."""
+    n = a.shape[0]
+    for _ in range(10):
+        torch.matmul(a, b)
+    torch.cuda.synchronize()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(20):
+            torch.matmul(a, b)
+        torch.cuda.synchronize()
+        count += 20
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e12
+
+
+def power_and_shape(torch) -> None:
+    """What holds an H100's bf16 rate below its datasheet: the data's switching power and the size.
+
+    The same GEMM on zeros, on small integers, on uniform and on normal values (a power-capped card
+    clocks lower the more bits flip), and normal values at four sizes; each over about one second.
+    """
+    n = N
+    dev = "cuda:0"
+    kinds = {
+        "zeros": lambda: torch.zeros(n, n, device=dev, dtype=torch.bfloat16),
+        "integers 0..3": lambda: torch.randint(0, 4, (n, n), device=dev).to(torch.bfloat16),
+        "uniform -1..1": lambda: (torch.rand(n, n, device=dev) * 2 - 1).to(torch.bfloat16),
+        "normal (randn)": lambda: torch.randn(n, n, device=dev, dtype=torch.bfloat16),
+    }
+    for name, make in kinds.items():
+        a, b = make(), make()
+        print(f"  bf16 n={n} {name:<16} {sustained(torch, a, b):8.1f} TFLOPS sustained (≈1 s)")
+        del a, b
+    for size in (4096, 12288, 16384):
+        a = torch.randn(size, size, device=dev, dtype=torch.bfloat16)
+        b = torch.randn(size, size, device=dev, dtype=torch.bfloat16)
+        print(f"  bf16 n={size:<5} normal (randn)   {sustained(torch, a, b):8.1f} TFLOPS sustained (≈1 s)")
+        del a, b
+    torch.cuda.empty_cache()
+
+
 def check(args: argparse.Namespace) -> int:
     section("machine")
     print(f"{platform.node()} · {platform.platform()} · Python {platform.python_version()}")
@@ -144,6 +187,8 @@ def check(args: argparse.Namespace) -> int:
 
     section("yardsticks in plain torch (GPU 0)")
     plain = yardsticks(torch)
+    section("bf16 by data and size, plain torch (GPU 0)")
+    power_and_shape(torch)
 
     section(f"computelease probe --{args.mode}")
     if importlib.util.find_spec("computelease") is None:
