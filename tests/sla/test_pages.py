@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -148,3 +148,28 @@ def test_period_helpers():
     # In its first month a contract has no closed month yet.
     assert default_period(contract, as_utc(datetime(2026, 1, 5))) == "2026-01"
     assert availability("99.9899") == "99.989%" and availability("100") == "100.000%"
+
+
+def test_the_contract_page_shows_capacity_per_day_sla_by_month_and_invoices(client, db, world, served):
+    from computelease.billing import service as billing
+
+    with db.transaction("test") as s:
+        billing.close(s, SYSTEM, "2026-10", now=datetime(2026, 11, 2, tzinfo=UTC))
+    login(client, db, "cust", Role.customer, customer_id=world.customer_a.id)
+    html = client.get(f"/contracts/{served.contract_id}").text
+    assert (
+        'id="capacity"' in html
+        and "Plotly.newPlot" in html
+        and 'data-placeholder="capacity-per-day"' not in html
+    )
+    # The month of the outage, with the credit the SLA page shows and the invoice that carries it.
+    assert f'href="/contracts/{served.contract_id}/sla?period=2026-10"' in html
+    assert figure(html, "credit-2026-10") == "¥7,000.00"
+    assert (
+        'data-table="invoices"' in html and figure(html, "billed") == "¥63,000.00"
+    )  # ¥70,000 less the credit
+    assert figure(html, "outstanding") == "¥63,000.00"
+    # Customer B's page of it does not exist.
+    other = TestClient(client.app)
+    login(other, db, "cust-b", Role.customer, customer_id=world.customer_b.id)
+    assert other.get(f"/contracts/{served.contract_id}").status_code == 404

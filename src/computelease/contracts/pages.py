@@ -379,13 +379,90 @@ def contract_create(request: Request, session: Session, viewer: Viewer, fields: 
 @router.get("/contracts/{contract_id}", response_class=HTMLResponse)
 def contract_page(request: Request, session: Session, viewer: Viewer, contract_id: int) -> HTMLResponse:
     contract = service.get_contract(session, viewer, contract_id)
+    i18n.current.set(locale_of(request))  # the chart's labels are made before the template renders
     return _page(
         request,
         "contracts/contract.html",
         c=service.present_detail(session, contract),
         transition_error=None,
         serving=_serving(session, viewer, contract.id),
+        **_record(session, viewer, contract),
     )
+
+
+def _record(session: Session, viewer: Principal, contract: Contract) -> dict[str, Any]:
+    """What the contract has delivered and billed: capacity per day (chart), SLA per month, invoices.
+    Imported here: sla and billing build on contracts, so contracts cannot import them at module level."""
+    from computelease.billing import service as billing
+    from computelease.billing.core import DocKind, InvoiceStatus
+    from computelease.billing.models import Invoice
+    from computelease.billing.pages import blabel
+    from computelease.sla import service as sla
+
+    # A draft promises nothing yet: no capacity is owed, so none is measured against it.
+    served = contract.status is not ContractStatus.draft
+    days = sla.daily(session, viewer, contract.id) if served else []
+    invoices = list(
+        session.scalars(
+            billing.readable_invoices(viewer)
+            .where(Invoice.contract_id == contract.id)
+            .order_by(Invoice.period.desc(), Invoice.id.desc())
+        )
+    )
+    issued = [i for i in invoices if i.status not in (InvoiceStatus.draft, InvoiceStatus.void)]
+    return {
+        "chart": _capacity_chart(contract, days) if days else None,
+        "sla_months": sla.months(session, viewer, contract.id) if served else [],
+        "invoices": [(i, billing.status_of(i)) for i in invoices],
+        # Credit notes carry negative amounts: billed so far is what the customer owes in all.
+        "billed": sum((i.gross for i in issued), Decimal(0)) if issued else None,
+        "outstanding": sum((i.balance for i in issued if i.kind is DocKind.invoice), Decimal(0)),
+        "blabel": blabel,
+    }
+
+
+def _capacity_chart(contract: Contract, days: Sequence[Any]) -> str:
+    import plotly.graph_objects as go
+
+    # In the contract's own unit: a PFLOPS contract sees PFLOPS (its GPUs at the contracted rate each).
+    if contract.capacity_unit is CapacityUnit.pflops and contract.billable_pflops and contract.billable_gpus:
+        scale = contract.billable_pflops / contract.billable_gpus
+        unit = f"PFLOPS {str(contract.precision).upper()}"
+    else:
+        scale, unit = Decimal(1), i18n.gettext("GPUs")
+    x = [d.day.isoformat() for d in days]
+
+    def series(values: Iterable[Decimal]) -> list[float]:
+        return [round(float(v * scale), 3) for v in values]
+
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=series(d.contracted_gpus for d in days),
+                name=i18n.gettext("Contracted capacity"),
+                mode="lines",
+                line={"color": "#8fa3bf", "dash": "dot"},
+            ),
+            go.Scatter(
+                x=x,
+                y=series(d.delivered_gpus for d in days),
+                name=i18n.gettext("Delivered capacity"),
+                mode="lines",
+                line={"color": "#2f6fde"},
+            ),
+        ],
+        layout={
+            "title": {
+                "text": i18n.gettext("Contracted vs delivered, %(unit)s, daily average") % {"unit": unit}
+            },
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
+            "height": 300,
+            "yaxis": {"rangemode": "tozero"},
+            "legend": {"orientation": "h"},
+        },
+    )
+    return fig.to_json()
 
 
 def _serving(session: Session, viewer: Principal, contract_id: int) -> list:
@@ -446,5 +523,6 @@ def contract_transition(
             c=service.present_detail(session, contract),
             transition_error="; ".join(_problems(exc)),
             serving=_serving(session, viewer, contract.id),
+            **_record(session, viewer, contract),
         )
     return RedirectResponse(f"/contracts/{contract_id}", status_code=303)

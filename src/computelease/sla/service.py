@@ -17,9 +17,10 @@ The intervals handed to the pure core are built from three records:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -366,6 +367,82 @@ def report(
     are provisional.
     """
     return measure(session, principal, contract_id, period, as_of=as_of).result
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    """One local day of a contract's service: GPU-hours contracted and delivered, and the GPUs they
+    average to over the hours of the day in service (today: up to now)."""
+
+    day: date
+    hours: Decimal
+    contracted_gpu_hours: Decimal
+    delivered_gpu_hours: Decimal
+
+    @property
+    def contracted_gpus(self) -> Decimal:
+        return self.contracted_gpu_hours / self.hours
+
+    @property
+    def delivered_gpus(self) -> Decimal:
+        return self.delivered_gpu_hours / self.hours
+
+
+def daily(
+    session: Session, principal: Principal, contract_id: int, *, days: int = 90, as_of: datetime | None = None
+) -> list[Day]:
+    """Contracted and delivered capacity per local day over the last ``days`` days (the contract's
+    time zone), each day measured as :func:`report` measures a month, from one read of the records."""
+    contract = contracts.get_contract(session, principal, contract_id)
+    now = as_of or utcnow()
+    where = core.zone(contract.timezone)
+    today = now.astimezone(where).date()
+    first = today - timedelta(days=days - 1)
+
+    def midnight(d: date) -> datetime:
+        return datetime(d.year, d.month, d.day, tzinfo=where).astimezone(UTC)
+
+    start, end = max(midnight(first), contract.starts_at), min(now, contract.ends_at)
+    if end <= start:
+        return []
+    intervals, node_ids = intervals_for(session, contract, start, end)
+    maintenance = maintenance_for(session, node_ids, start, end)
+    policy = policy_of(contract)
+    windows: dict[str, core.ContractWindow] = {}
+    out = []
+    for i in range(days):
+        d = first + timedelta(days=i)
+        lo, hi = max(midnight(d), start), min(midnight(d + timedelta(days=1)), end)
+        if hi <= lo:
+            continue
+        period = core.period_of(lo, contract.timezone)
+        if period not in windows:
+            windows[period] = window_of(contract, period)
+        window = dataclasses.replace(windows[period], start=lo, end=hi)
+        result = core.compute_sla(policy, window, period, intervals, maintenance)
+        hours = Decimal((hi - lo) // timedelta(microseconds=1)) / Decimal(3_600_000_000)
+        out.append(Day(d, hours, result.contracted_gpu_hours, result.delivered_gpu_hours))
+    return out
+
+
+def months(
+    session: Session, principal: Principal, contract_id: int, *, last: int = 12, as_of: datetime | None = None
+) -> list[core.SlaResult]:
+    """:func:`report` for each month of service among the ``last`` months, newest first (the current
+    month measured up to now)."""
+    contract = contracts.get_contract(session, principal, contract_id)
+    now = as_of or utcnow()
+    newest = core.period_of(min(now, contract.ends_at - timedelta(microseconds=1)), contract.timezone)
+    oldest = core.period_of(contract.starts_at, contract.timezone)
+    out = []
+    year, month = core.parse_period(newest)
+    for _ in range(last):
+        period = f"{year:04d}-{month:02d}"
+        if period < oldest or contract.starts_at > now:
+            break
+        out.append(report(session, principal, contract_id, period, as_of=now))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out
 
 
 def readable_contract_ids(session: Session, principal: Principal) -> list[int]:
