@@ -138,3 +138,21 @@ def test_quote_form_table_chart_and_bad_terms(api: TestClient, world, login) -> 
     assert (
         r.headers["content-type"].startswith("text/csv") and "\n1,2025-02-15,1000000.00,30421.94," in r.text
     )
+
+
+def test_a_node_page_names_the_lease_it_secures(api: TestClient, world, books, login) -> None:
+    login(api, "op")
+    html = api.get(f"/fleet/nodes/{books.nodes['H1']}").text
+    assert (
+        'data-table="financing"' in html
+        and f'href="/leases/{books.lease_x}"' in html
+        and "Direct lease" in html
+    )
+    assert "LY-1" not in html  # H2's lease, not H1's
+    bare = api.get(f"/fleet/nodes/{books.nodes['H3']}").text
+    assert 'data-placeholder="financing"' in bare and "no lease is secured by this node" in bare
+
+    lessor = TestClient(api.app)
+    login(lessor, "les")
+    assert f'href="/leases/{books.lease_x}"' in lessor.get(f"/fleet/nodes/{books.nodes['H1']}").text
+    assert lessor.get(f"/fleet/nodes/{books.nodes['H2']}").status_code == 404  # lessor Y's collateral

@@ -328,8 +328,32 @@ def _node_page(
         error=context.pop("error", None),
         serving=_allocation_history(session, viewer, node.id),
         **_acceptance(session, viewer, node.id),
+        **_financing(session, viewer, node.id),
         **context,
     )
+
+
+def _financing(session: Session, viewer: Principal, node_id: int) -> dict[str, Any]:
+    """The leases this node secures that the viewer may see, with each one's position today; None for
+    a customer (who finances the fleet is the operator's and its lessors' business).
+    Imported here: finance builds on the fleet, so the fleet cannot import it at module level."""
+    from computelease.auth.core import Role
+    from computelease.finance import service as finance
+    from computelease.finance.models import Lease, LeaseAsset
+    from computelease.finance.pages import flabel
+
+    if not viewer.is_staff and viewer.role != Role.lessor:
+        return {"financing": None}
+    stmt = (
+        finance.readable_leases(viewer)
+        .join(LeaseAsset, LeaseAsset.lease_id == Lease.id)
+        .where(LeaseAsset.node_id == node_id)
+        .order_by(Lease.start_date.desc(), Lease.id.desc())
+    )
+    return {
+        "financing": [(lease, finance.position(lease)) for lease in session.scalars(stmt)],
+        "flabel": flabel,
+    }
 
 
 def _acceptance(session: Session, viewer: Principal, node_id: int) -> dict[str, Any]:
