@@ -43,6 +43,11 @@ LABELS = {
     "maintenance": N_("Maintenance"),
     "retired": N_("Retired"),
     "sold": N_("Sold"),
+    # GPU health, as telemetry judges it
+    "healthy": N_("healthy"),
+    "degraded": N_("degraded"),
+    "unhealthy": N_("unhealthy"),
+    "down": N_("down"),
     "own_center": N_("Own compute centre"),
     "colocation": N_("Colocation IDC"),
 }
@@ -329,8 +334,16 @@ def _node_page(
         serving=_allocation_history(session, viewer, node.id),
         **_acceptance(session, viewer, node.id),
         **_financing(session, viewer, node.id),
+        now_=_health(session, viewer, node.id),
         **context,
     )
+
+
+def _health(session: Session, viewer: Principal, node_id: int) -> Any:
+    # Imported here: telemetry builds on the fleet, so the fleet cannot import it at module level.
+    from computelease.telemetry import service as telemetry
+
+    return telemetry.node_health(session, viewer, node_id)
 
 
 def _financing(session: Session, viewer: Principal, node_id: int) -> dict[str, Any]:

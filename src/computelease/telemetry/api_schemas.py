@@ -72,3 +72,34 @@ class MaintenanceOut(BaseModel):
     starts_at: datetime
     ends_at: datetime
     notice_given_at: datetime
+
+
+class GpuNowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int
+    uuid: str | None
+    health: str = Field(description="healthy, degraded, unhealthy or down")
+    since: datetime | None = Field(description="when the current state began; null while healthy")
+    reasons: str
+    incident_id: int | None
+    utilization_pct: float | None
+    power_w: float | None
+    temperature_c: float | None
+    ecc_dbe_volatile: int | None
+    ecc_dbe_aggregate: int | None
+    remap_pending: bool | None
+    remap_failed: bool | None
+    xids: list[int] | None
+
+
+class NodeHealthOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    node_id: int
+    serial: str
+    last_heartbeat_at: datetime | None = Field(description="null: the agent has never reported")
+    interval_s: int | None
+    down: bool = Field(description="heartbeats stopped (marked by the sweep)")
+    gpus: list[GpuNowOut] = Field(description="each GPU's health and its reading in the last heartbeat")
+    incidents: list[IncidentOut] = Field(description="open incidents on the node")

@@ -1,4 +1,4 @@
-"""Telemetry API: heartbeat ingest, incidents, maintenance windows."""
+"""Telemetry API: heartbeat ingest, a node's live health, incidents, maintenance windows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from computelease.telemetry.api_schemas import (
     IncidentOut,
     MaintenanceIn,
     MaintenanceOut,
+    NodeHealthOut,
 )
 from computelease.telemetry.models import Incident, IncidentStatus, MaintenanceWindow
 from computelease.telemetry.schemas import IngestResult, RelayResult
@@ -63,6 +64,13 @@ async def ingest(request: Request, session: Session, caller: Staff) -> Response:
         parts.append(chunk)
     result = await run_in_threadpool(service.ingest_body, session, caller, b"".join(parts))
     return Response(result.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/nodes/{node_id}/health", response_model=NodeHealthOut, summary="A node's GPUs now: health, readings"
+)
+def node_health(session: Session, caller: Caller, node_id: int) -> service.NodeNow:
+    return service.node_health(session, caller, node_id)
 
 
 @router.get("/incidents", response_model=Page[IncidentOut], summary="Incidents you may see")

@@ -1188,3 +1188,107 @@ def _telemetry_gauges(session: Session) -> Iterable[Metric]:
     for source in IncidentSource:
         incidents.add_metric([source.value], float(open_.get(source, 0)))
     yield incidents
+
+
+# ------------------------------------------------------------------------------------ node health
+
+
+@dataclass(frozen=True, slots=True)
+class GpuNow:
+    """One GPU as its node's heartbeats leave it: its health since when and why, and its last reading."""
+
+    index: int
+    uuid: str | None
+    health: Health
+    since: datetime | None  # None: healthy and never recorded otherwise
+    reasons: str
+    incident_id: int | None
+    utilization_pct: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    ecc_dbe_volatile: int | None = None
+    ecc_dbe_aggregate: int | None = None
+    remap_pending: bool | None = None
+    remap_failed: bool | None = None
+    xids: list[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeNow:
+    node_id: int
+    serial: str
+    last_heartbeat_at: datetime | None  # None: the agent has never reported
+    interval_s: int | None
+    down: bool  # marked down by the sweep: heartbeats stopped
+    gpus: list[GpuNow]
+    incidents: list[Incident]  # open ones
+
+
+def node_health(session: Session, principal: Principal, node_id: int) -> NodeNow:
+    """The node's live state for whoever may see the node: each GPU's open health interval (healthy
+    where there is none) and its reading in the last heartbeat, the node's last heartbeat, and its open
+    incidents."""
+    node = fleet.get_node(session, principal, node_id)
+    status = session.get(NodeTelemetry, node.id)
+    samples: dict[int, GpuSample] = {}
+    if status is not None and status.last_heartbeat_id is not None:
+        samples = {
+            s.gpu_index: s
+            for s in session.scalars(
+                select(GpuSample).where(GpuSample.heartbeat_id == status.last_heartbeat_id)
+            )
+        }
+    open_ = {
+        h.gpu_index: h
+        for h in session.scalars(
+            select(GpuHealthInterval)
+            .where(GpuHealthInterval.node_id == node.id, GpuHealthInterval.end_at.is_(None))
+            .order_by(GpuHealthInterval.start_at)
+        )
+    }
+    gpus = []
+    for index in sorted({g.index for g in node.gpus} | set(samples) | set(open_)):
+        uuid = next((g.uuid for g in node.gpus if g.index == index), None)
+        h, s = open_.get(index), samples.get(index)
+        reading = {}
+        if s is not None:
+            reading = {
+                name: getattr(s, name)
+                for name in (
+                    "utilization_pct",
+                    "power_w",
+                    "temperature_c",
+                    "ecc_dbe_volatile",
+                    "ecc_dbe_aggregate",
+                    "remap_pending",
+                    "remap_failed",
+                    "xids",
+                )
+            }
+        gpus.append(
+            GpuNow(
+                index=index,
+                uuid=uuid or (s.gpu_uuid if s is not None else None),
+                health=h.state if h is not None else Health.HEALTHY,
+                since=h.start_at if h is not None else None,
+                reasons=h.reasons if h is not None else "",
+                incident_id=h.incident_id if h is not None else None,
+                **reading,
+            )
+        )
+    incidents = list(
+        session.scalars(
+            readable_incidents(principal)
+            .where(Incident.node_id == node.id, Incident.status == IncidentStatus.open)
+            .order_by(Incident.opened_at.desc())
+        )
+    )
+    return NodeNow(
+        node_id=node.id,
+        serial=node.serial,
+        last_heartbeat_at=status.last_at if status is not None else None,
+        interval_s=status.interval_s if status is not None else None,
+        down=bool(status.down) if status is not None else False,
+        gpus=gpus,
+        incidents=incidents,
+    )
