@@ -83,6 +83,7 @@ FabricFilter = Annotated[str | None, Query(description="NVLink/InfiniBand domain
 StateFilter = Annotated[list[NodeState] | None, Query(description="one or more states")]
 SkuFilter = Annotated[str | None, Query(description="server SKU id")]
 SerialFilter = Annotated[str | None, Query(description="part of the serial")]
+CustomerFilter = Annotated[int | None, Query(description="nodes serving this customer's contracts now")]
 
 
 def _filtered(
@@ -93,6 +94,7 @@ def _filtered(
     state: list[NodeState] | None,
     sku_id: str | None,
     serial: str | None,
+    customer_id: int | None = None,
 ) -> Select[tuple[Node]]:
     return service.filter_nodes(
         service.readable_nodes(caller),
@@ -102,6 +104,7 @@ def _filtered(
         states=state,
         sku_id=sku_id,
         serial=serial,
+        customer_id=customer_id,
     )
 
 
@@ -116,8 +119,9 @@ def list_nodes(
     state: StateFilter = None,
     sku_id: SkuFilter = None,
     serial: SerialFilter = None,
+    customer_id: CustomerFilter = None,
 ) -> Page[NodeOut]:
-    stmt = _filtered(caller, site_id, model, fabric, state, sku_id, serial).order_by(Node.serial)
+    stmt = _filtered(caller, site_id, model, fabric, state, sku_id, serial, customer_id).order_by(Node.serial)
     items, total = paginate(session, stmt, paging)
     return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
 
@@ -160,9 +164,10 @@ def export_nodes(
     state: StateFilter = None,
     sku_id: SkuFilter = None,
     serial: SerialFilter = None,
+    customer_id: CustomerFilter = None,
 ) -> Response:
     data = service.export_nodes(
-        session, caller, _filtered(caller, site_id, model, fabric, state, sku_id, serial)
+        session, caller, _filtered(caller, site_id, model, fabric, state, sku_id, serial, customer_id)
     )
     return Response(
         data,

@@ -104,7 +104,7 @@ def _parse_local(text: str, zone: str) -> datetime | None:
 
 
 def _filters(
-    site: int | None, model: str | None, fabric: str | None, state: str | None
+    site: int | None, model: str | None, fabric: str | None, state: str | None, customer: int | None = None
 ) -> tuple[dict[str, Any], list[NodeState] | None]:
     states = None
     if state:
@@ -112,7 +112,8 @@ def _filters(
             states = [NodeState(state)]
         except ValueError:
             states = []
-    query = {k: v for k, v in (("site", site), ("model", model), ("fabric", fabric), ("state", state)) if v}
+    pairs = (("site", site), ("model", model), ("fabric", fabric), ("state", state), ("customer", customer))
+    query = {k: v for k, v in pairs if v}
     return query, states
 
 
@@ -125,11 +126,17 @@ def fleet_page(
     model: str | None = None,
     fabric: str | None = None,
     state: str | None = None,
+    customer: Annotated[int | None, Query()] = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
-    query, states = _filters(site, model, fabric, state)
+    query, states = _filters(site, model, fabric, state, customer)
     base = service.filter_nodes(
-        service.readable_nodes(viewer), site_id=site, model=model, fabric=fabric, states=states
+        service.readable_nodes(viewer),
+        site_id=site,
+        model=model,
+        fabric=fabric,
+        states=states,
+        customer_id=customer,
     )
     if states == []:
         base = base.where(Node.id.is_(None))
@@ -139,7 +146,9 @@ def fleet_page(
     counts = service.state_counts(
         session,
         viewer,
-        service.filter_nodes(service.readable_nodes(viewer), site_id=site, model=model, fabric=fabric),
+        service.filter_nodes(
+            service.readable_nodes(viewer), site_id=site, model=model, fabric=fabric, customer_id=customer
+        ),
     )
     pages = max(1, -(-total // PAGE_SIZE))
     return _page(
@@ -166,10 +175,16 @@ def fleet_csv(
     model: str | None = None,
     fabric: str | None = None,
     state: str | None = None,
+    customer: Annotated[int | None, Query()] = None,
 ) -> Response:
-    _query, states = _filters(site, model, fabric, state)
+    _query, states = _filters(site, model, fabric, state, customer)
     stmt = service.filter_nodes(
-        service.readable_nodes(viewer), site_id=site, model=model, fabric=fabric, states=states
+        service.readable_nodes(viewer),
+        site_id=site,
+        model=model,
+        fabric=fabric,
+        states=states,
+        customer_id=customer,
     )
     if states == []:
         stmt = stmt.where(Node.id.is_(None))

@@ -208,8 +208,10 @@ def filter_nodes(
     states: Sequence[NodeState] | None = None,
     sku_id: str | None = None,
     serial: str | None = None,
+    customer_id: int | None = None,
 ) -> Select[tuple[Node]]:
-    """The fleet list's filters, shared by the API, the pages and the CSV export."""
+    """The fleet list's filters, shared by the API, the pages and the CSV export. ``customer_id``: the
+    nodes serving one of that customer's contracts now."""
     if site_id is not None:
         stmt = stmt.where(Node.site_id == site_id)
     if model:
@@ -222,6 +224,18 @@ def filter_nodes(
         stmt = stmt.where(Node.sku_id == sku_id)
     if serial:
         stmt = stmt.where(Node.serial.contains(serial, autoescape=True))
+    if customer_id is not None:
+        # Imported here: allocation builds on fleet, so fleet cannot import it at module level.
+        from computelease.allocation.models import Allocation
+        from computelease.contracts.models import Contract
+
+        now = utcnow()
+        serving = (
+            select(Allocation.node_id)
+            .join(Contract, Contract.id == Allocation.contract_id)
+            .where(Contract.customer_id == customer_id, Allocation.start_at <= now, Allocation.end_at > now)
+        )
+        stmt = stmt.where(Node.id.in_(serving))
     return stmt
 
 
@@ -523,9 +537,22 @@ def state_counts(
 
 
 def distinct_values(session: Session, principal: Principal) -> dict[str, list]:
-    """What the fleet filters offer: the visible sites, models and fabrics."""
+    """What the fleet filters offer: the visible sites, models and fabrics, and (staff) the customers
+    that hold an allocation."""
+    from computelease.allocation.models import Allocation
+    from computelease.contracts.models import Contract, Customer
+
     visible = _visible_nodes(principal)
+    customers = []
+    if principal.is_staff:
+        holders = select(Contract.customer_id).join(Allocation, Allocation.contract_id == Contract.id)
+        customers = list(
+            session.execute(
+                select(Customer.id, Customer.name).where(Customer.id.in_(holders)).order_by(Customer.name)
+            )
+        )
     return {
+        "customers": customers,
         "sites": list(session.scalars(readable_sites(principal).order_by(Site.code))),
         "models": list(session.scalars(select(Node.model).where(visible).distinct().order_by(Node.model))),
         "fabrics": list(
