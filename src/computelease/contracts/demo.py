@@ -4,7 +4,8 @@ The flagship contract is modelled on the article's 莲花紫星 deal, "1545 PFLO
 compute service plus compute O&M for RMB 555M", scaled to one tenth for the ~250-node demo fleet:
 
     154.5 PFLOPS BF16 dense on H100 SXM (989.4 TFLOPS each) = 157 GPUs = 20 nodes of 8
-    term 5 years, 2025-03-01 to 2030-02-28 (the article states no term; 3–5 years is usual) = 60 months
+    term 5 years, from the first of the month 20 months before the demo is seeded (2025-03-01 when
+    written; the article states no term; 3–5 years is usual) = 60 months
     60 × (154.5 PFLOPS × ¥5,000 per PFLOPS-month + ¥152,500 O&M per month) = 60 × ¥925,000 = ¥55,500,000
 
 i.e. 5.55亿元 / 10. The other prices follow DOMAIN.md's market facts (≈¥70k per 8×H100-class server-month
@@ -13,7 +14,7 @@ in China; ≈US$2.35 per H100-hour in March 2026).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from computelease.contracts import service
 from computelease.contracts.core import ContractStatus, uscc_check_char
 from computelease.contracts.models import Contract, Segment
 from computelease.contracts.schemas import ContractIn, CreditTierIn, CustomerIn, SlaPolicyIn, TransitionIn
+from computelease.kit.time import utcnow
 
 DEMO = Principal(role=Role.admin, actor="demo")
 
@@ -38,6 +40,12 @@ def _contract(session: Session, history: list[tuple[ContractStatus, str, str]], 
     for status, day, reason in history:
         service.transition(session, DEMO, contract.id, TransitionIn(to=status, at=_at(day), reason=reason))
     return contract
+
+
+def _first_of_month(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s (negative: before)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def demo_tax_id(n: int) -> str:
@@ -106,11 +114,15 @@ def seed(session: Session, world: Any) -> None:
         ),
     )
 
+    # Terms sit where they sat on 2026-11-27, shifted with the calendar: seeded on any day, the demo
+    # has the same contracts in service, the same months behind them and one contract ended.
+    today = utcnow().date()
+    flagship_start = _first_of_month(today, -20)
     flagship = _contract(
         session,
         [
-            (ContractStatus.signed, "2025-02-10", "signed"),
-            (ContractStatus.active, "2025-03-01", "capacity accepted by the customer"),
+            (ContractStatus.signed, (flagship_start - timedelta(days=19)).isoformat(), "signed"),
+            (ContractStatus.active, flagship_start.isoformat(), "capacity accepted by the customer"),
         ],
         customer_id=model_maker.id,
         name="154.5 PFLOPS BF16 + 运维, 5年 (莲花紫星合同的 1/10 示例)",
@@ -119,8 +131,8 @@ def seed(session: Session, world: Any) -> None:
         precision="bf16",
         accelerator_model="nvidia-h100-sxm",
         placement="same_fabric",
-        start_date=date(2025, 3, 1),
-        end_date=date(2030, 2, 28),
+        start_date=flagship_start,
+        end_date=_first_of_month(flagship_start, 60) - timedelta(days=1),
         pricing="per_pflops_month",
         price=Decimal("5000.0000"),
         om_monthly_fee=Decimal("152500.00"),
@@ -134,11 +146,12 @@ def seed(session: Session, world: Any) -> None:
             "¥152,500 O&M) = ¥55.5M. The 5-year term is assumed; the article states none."
         ),
     )
+    by_nodes_start = _first_of_month(today, -17)
     by_nodes = _contract(
         session,
         [
-            (ContractStatus.signed, "2025-05-12", "signed"),
-            (ContractStatus.active, "2025-06-01", "capacity handed over"),
+            (ContractStatus.signed, (by_nodes_start - timedelta(days=20)).isoformat(), "signed"),
+            (ContractStatus.active, by_nodes_start.isoformat(), "capacity handed over"),
         ],
         customer_id=ai_cloud.id,
         name="40 × 8-H800 节点, 3年 (示例)",
@@ -146,8 +159,8 @@ def seed(session: Session, world: Any) -> None:
         capacity=Decimal("40"),
         accelerator_model="nvidia-h800-sxm",
         placement="same_site",
-        start_date=date(2025, 6, 1),
-        end_date=date(2028, 5, 31),
+        start_date=by_nodes_start,
+        end_date=_first_of_month(by_nodes_start, 36) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("2800000.00"),
         deposit=Decimal("5600000.00"),
@@ -155,11 +168,13 @@ def seed(session: Session, world: Any) -> None:
         sla_policy_id=standard.id,
         notes="¥70,000 per 8-GPU server-month (DOMAIN.md: China broker note), 40 servers.",
     )
+    usd_start = _first_of_month(today, -10)
+    usd_end = _first_of_month(usd_start, 24) - timedelta(days=1)
     usd = _contract(
         session,
         [
-            (ContractStatus.signed, "2025-12-10", "signed"),
-            (ContractStatus.active, "2026-01-01", "capacity handed over"),
+            (ContractStatus.signed, (usd_start - timedelta(days=22)).isoformat(), "signed"),
+            (ContractStatus.active, usd_start.isoformat(), "capacity handed over"),
         ],
         customer_id=enterprise.id,
         name="128 GPUs ≥80 GB, ≥900 TFLOPS BF16, per GPU-hour (demo)",
@@ -169,8 +184,8 @@ def seed(session: Session, world: Any) -> None:
         min_tflops=Decimal("900"),
         min_tflops_precision="bf16",
         placement="any",
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31),
+        start_date=usd_start,
+        end_date=usd_end,
         pricing="per_gpu_hour",
         price=Decimal("2.3500"),
         payment_terms_days=30,
@@ -179,12 +194,13 @@ def seed(session: Session, world: Any) -> None:
         sla_policy_id=cloud_like.id,
         notes="US$2.35 per GPU-hour, the H100 market rate of March 2026 (DOMAIN.md); any H100-class GPU.",
     )
+    ended_start = _first_of_month(today, -26)
     ended = _contract(
         session,
         [
-            (ContractStatus.signed, "2024-08-20", "signed"),
-            (ContractStatus.active, "2024-09-01", "capacity handed over"),
-            (ContractStatus.ended, "2025-09-01", "term completed"),
+            (ContractStatus.signed, (ended_start - timedelta(days=12)).isoformat(), "signed"),
+            (ContractStatus.active, ended_start.isoformat(), "capacity handed over"),
+            (ContractStatus.ended, _first_of_month(ended_start, 12).isoformat(), "term completed"),
         ],
         customer_id=research.id,
         name="32 × H20 推理卡, 1年 (示例, 已结束)",
@@ -192,8 +208,8 @@ def seed(session: Session, world: Any) -> None:
         capacity=Decimal("32"),
         accelerator_model="nvidia-h20",
         placement="same_site",
-        start_date=date(2024, 9, 1),
-        end_date=date(2025, 8, 31),
+        start_date=ended_start,
+        end_date=_first_of_month(ended_start, 12) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("120000.00"),
         om_monthly_fee=Decimal("8000.00"),
@@ -209,8 +225,8 @@ def seed(session: Session, world: Any) -> None:
         capacity=Decimal("12"),
         accelerator_model="huawei-ascend-910b",
         placement="same_fabric",
-        start_date=date(2027, 1, 1),
-        end_date=date(2029, 12, 31),
+        start_date=_first_of_month(today, 2),
+        end_date=_first_of_month(today, 38) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("540000.00"),
         om_monthly_fee=Decimal("36000.00"),

@@ -217,6 +217,11 @@ def _maintenance_downtime(windows: list[dict[str, Any]]) -> list[Bad]:
     ]
 
 
+def _served_last_month(contract: Contract, now: datetime) -> bool:
+    lo, hi = core.month_bounds(_previous_period(now, contract.timezone), contract.timezone)
+    return max(lo, as_utc(contract.starts_at)) < min(hi, as_utc(contract.ends_at))
+
+
 def _sla_of(
     contract: Contract, nodes: list[Node], bads: list[Bad], windows: list[dict[str, Any]], now: datetime
 ) -> core.SlaResult:
@@ -402,7 +407,10 @@ def seed(session: Session, world: Any) -> None:
     "maintenance", "sla"} with last month's SLA result of every active contract."""
     now = utcnow()
     contracts: dict[str, Contract] = dict(world.extra["contracts"]["contracts"])
-    active = {k: c for k, c in contracts.items() if c.status is ContractStatus.active}
+    # Active and in its term last month: a demo seeded after a contract's end date must not measure it.
+    active = {
+        k: c for k, c in contracts.items() if c.status is ContractStatus.active and _served_last_month(c, now)
+    }
     all_nodes: list[Node] = list(world.extra["fleet"]["nodes"])
     # From a couple of days before the earliest "last month" (time zones differ) until now.
     start = min(core.month_bounds(_previous_period(now, tz), tz)[0] for tz in {"UTC", "Asia/Shanghai"})
