@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
@@ -15,9 +15,7 @@ from computelease.fleet.models import Node
 from computelease.fleet.schemas import NodeIn
 
 
-def test_nodes_serving_a_customer_now(client: TestClient, db, world, monkeypatch) -> None:
-    # "Now" inside the contract's 2026 term, whatever day the suite runs.
-    monkeypatch.setattr("computelease.fleet.service.utcnow", lambda: datetime(2026, 10, 20, tzinfo=UTC))
+def test_nodes_serving_a_customer_now(client: TestClient, db, world) -> None:
     with db.transaction("test") as s:
         served = served_contract(s, world.customer_a.id)  # TN-1, allocated through 2026
         site_id = s.get(Node, served.node_id).site_id

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 from tests.sla.conftest import served_contract
 
@@ -13,12 +11,6 @@ from computelease.auth import service as auth
 from computelease.auth.core import Role
 
 PASSWORD = "demo-password-123"
-
-
-@pytest.fixture(autouse=True)
-def october(monkeypatch) -> None:
-    # The page reads "now": keep it inside the test contract's 2026 term, whatever day the suite runs.
-    monkeypatch.setattr("computelease.dashboard.service.utcnow", lambda: datetime(2026, 10, 20, tzinfo=UTC))
 
 
 def login(client: TestClient, db, username: str, role: Role, **scope) -> str:

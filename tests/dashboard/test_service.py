@@ -116,10 +116,7 @@ def test_each_person_sees_their_own(db, world, matrix_world) -> None:
         assert sum(f.nodes for f in staff.fleet) == 2  # TN-1 and the matrix node
 
 
-def test_the_api_gives_the_same_figures_to_their_owner_only(
-    client: TestClient, db, world, monkeypatch
-) -> None:
-    monkeypatch.setattr("computelease.dashboard.service.utcnow", lambda: OCT_20)
+def test_the_api_gives_the_same_figures_to_their_owner_only(client: TestClient, db, world) -> None:
     served = _served(db, world)
     body = client.get("/api/v1/dashboard", headers=world.headers("customer_a")).json()
     assert body["role"] == "customer" and body["fleet"] is None
