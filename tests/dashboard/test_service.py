@@ -126,3 +126,31 @@ def test_the_api_gives_the_same_figures_to_their_owner_only(client: TestClient, 
     staff = client.get("/api/v1/dashboard", headers=world.headers("operator")).json()
     assert [f["state"] for f in staff["fleet"]][:4] == ["ordered", "delivered", "accepted", "in_service"]
     assert client.get("/api/v1/dashboard").status_code == 401
+
+
+def test_a_contract_terminated_this_month_still_counts_its_days(db, world) -> None:
+    from computelease.contracts import service as contracts
+    from computelease.contracts.schemas import TransitionIn
+
+    served = _served(db, world)
+    with db.transaction("test") as s:
+        contracts.transition(s, SYSTEM, served.contract_id, TransitionIn(to="active", at=SEP_20))
+        contracts.transition(
+            s,
+            SYSTEM,
+            served.contract_id,
+            TransitionIn(
+                to="terminated", at=datetime(2026, 10, 15, tzinfo=UTC), reason="customer walked away"
+            ),
+        )
+    with db.transaction("test") as s:
+        (w,) = service.summary(s, SYSTEM, now=OCT_20).contracts
+        contract = s.get(Contract, served.contract_id)
+        end = contracts.service_end(s, contract)
+        lines = billing.expected(s, contract, "2026-10", billing.vat_table(s), end=end).lines
+        assert end == datetime(2026, 10, 15, tzinfo=UTC)
+        assert w.accrued_net == sum(ln.net for ln in lines) > 0
+        # Its SLA covers the days it served: 14.33 days × 8 GPUs, not the 19.33 gone by.
+        assert (
+            w.contracted_gpu_hours == 8 * (end - datetime(2026, 9, 30, 16, tzinfo=UTC)).total_seconds() / 3600
+        )

@@ -52,3 +52,31 @@ def test_another_customer_sees_neither(db, served, world) -> None:
             except NotFound:
                 continue
             raise AssertionError(f"{call.__name__} showed customer B a contract of customer A")
+
+
+def test_a_terminated_contract_is_measured_up_to_its_termination(db, served) -> None:
+    # As billing bills it: the month's report, its days and its months stop where service stopped.
+    from computelease.billing import service as billing
+    from computelease.contracts import service as contracts
+    from computelease.contracts.models import Contract
+    from computelease.contracts.schemas import TransitionIn
+
+    end = datetime(2026, 10, 20, 16, tzinfo=UTC)  # 21 October, Shanghai midnight
+    with db.transaction("test") as s:
+        contracts.transition(
+            s,
+            SYSTEM,
+            served.contract_id,
+            TransitionIn(to="terminated", at=end, reason="customer walked away"),
+        )
+    with db.transaction("test") as s:
+        month = service.report(s, SYSTEM, served.contract_id, "2026-10")
+        billed = billing.expected(s, s.get(Contract, served.contract_id), "2026-10", billing.vat_table(s)).sla
+        days = service.daily(s, SYSTEM, served.contract_id, days=40, as_of=NOV_1_SHANGHAI)
+        months = service.months(s, SYSTEM, served.contract_id, as_of=datetime(2026, 12, 15, tzinfo=UTC))
+    assert month.contracted_gpu_hours == 8 * 20 * 24  # 1–20 October
+    assert (month.availability_pct, month.contracted_gpu_hours) == (
+        billed.availability_pct,
+        billed.contracted_gpu_hours,
+    )
+    assert days[-1].day == date(2026, 10, 20) and months[0].period == "2026-10"

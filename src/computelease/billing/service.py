@@ -36,8 +36,9 @@ from computelease.billing.models import (
     Payment,
     VatRateRow,
 )
+from computelease.contracts import service as contracts_service
 from computelease.contracts.core import ContractStatus
-from computelease.contracts.models import Contract, ContractEvent, Customer
+from computelease.contracts.models import Contract, Customer
 from computelease.errors import Conflict, Forbidden, NotFound, Unprocessable
 from computelease.fleet.models import Gpu
 from computelease.kit.time import utcnow
@@ -176,11 +177,6 @@ def add_vat_rate(
 # ------------------------------------------------------------------------------------ expected lines
 
 
-def service_end(session: Session, contract: Contract) -> datetime:
-    """The end of service: the term's end, or the termination if earlier."""
-    return service_ends(session, [contract])[contract.id]
-
-
 def terms_of(contract: Contract, end: datetime) -> core.BillingTerms:
     return core.BillingTerms(
         pricing=contract.pricing,
@@ -259,7 +255,7 @@ def expected(
 ) -> Expected:
     """What ``contract`` owes for ``period`` from the records as they are now, service counted up to
     ``end`` (default: the end of service), and the SLA figures behind its credit."""
-    end = end or service_end(session, contract)
+    end = end or contracts_service.service_end(session, contract)
     terms = terms_of(contract, end)
     start, stop = sla_core.month_bounds(period, contract.timezone)
     used = None
@@ -276,24 +272,6 @@ def expected(
         return Expected(base, result)
     credit = sla_credit(result, contract.id)
     return Expected(core.invoice_lines(terms, period, vat=vat, allocated_gpu_hours=used, sla=credit), result)
-
-
-def service_ends(session: Session, contracts: Sequence[Contract]) -> dict[int, datetime]:
-    """The end of service of each contract (the term's end, or its termination if earlier), in one query."""
-    terminated = [c.id for c in contracts if c.status is ContractStatus.terminated]
-    at: dict[int, datetime] = {}
-    if terminated:
-        at = dict(
-            session.execute(
-                select(ContractEvent.contract_id, func.max(ContractEvent.at))
-                .where(
-                    ContractEvent.contract_id.in_(terminated),
-                    ContractEvent.to_status == ContractStatus.terminated,
-                )
-                .group_by(ContractEvent.contract_id)
-            ).all()
-        )
-    return {c.id: max(min(c.ends_at, at[c.id]), c.starts_at) if c.id in at else c.ends_at for c in contracts}
 
 
 # -------------------------------------------------------------------------------------------- documents
@@ -669,7 +647,7 @@ def close(
     vat = vat_table(session)
     fresh: list[_Fresh] = []
     contracts = billable_contracts(session, period, contract_ids)
-    ends = service_ends(session, contracts)
+    ends = contracts_service.service_ends(session, contracts)
     sources = None
     if contracts:
         bounds = [sla_core.month_bounds(period, c.timezone) for c in contracts]

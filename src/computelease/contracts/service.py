@@ -7,12 +7,12 @@ lessor's sees none of them. Services only flush; the caller's transaction commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from computelease.auth.core import Principal, Role
@@ -423,3 +423,27 @@ def _presented(session: Session, contract: Contract, with_catalog: Catalog | Non
         "term_months": (Decimal(months.numerator) / Decimal(months.denominator)).quantize(Decimal("0.0001")),
         "catalog_problem": problem,
     }
+
+
+def service_ends(session: Session, contracts: Sequence[Contract]) -> dict[int, datetime]:
+    """The end of service of each contract (the term's end, or its termination if earlier), in one query.
+    Billing bills up to it and the SLA measures up to it: a terminated contract owes nothing after."""
+    terminated = [c.id for c in contracts if c.status is ContractStatus.terminated]
+    at: dict[int, datetime] = {}
+    if terminated:
+        at = dict(
+            session.execute(
+                select(ContractEvent.contract_id, func.max(ContractEvent.at))
+                .where(
+                    ContractEvent.contract_id.in_(terminated),
+                    ContractEvent.to_status == ContractStatus.terminated,
+                )
+                .group_by(ContractEvent.contract_id)
+            ).all()
+        )
+    return {c.id: max(min(c.ends_at, at[c.id]), c.starts_at) if c.id in at else c.ends_at for c in contracts}
+
+
+def service_end(session: Session, contract: Contract) -> datetime:
+    """The end of service: the term's end, or the termination if earlier."""
+    return service_ends(session, [contract])[contract.id]

@@ -20,7 +20,7 @@ from computelease.auth.core import Principal, Role
 from computelease.billing import service as billing
 from computelease.billing.core import DocKind, InvoiceStatus
 from computelease.billing.models import BillingPeriod, Invoice
-from computelease.contracts.core import ContractStatus
+from computelease.contracts import service as contracts_service
 from computelease.contracts.models import Contract, Customer
 from computelease.contracts.service import readable_contracts
 from computelease.dashboard import core
@@ -36,8 +36,6 @@ from computelease.telemetry.service import readable_incidents
 
 ZERO = Decimal(0)
 LIST_LIMIT = 10
-# A signed contract whose term has begun is served and billed before anyone marks it active.
-SERVING = (ContractStatus.signed, ContractStatus.active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,18 +221,24 @@ def _incidents(session: Session, principal: Principal, out: Summary) -> None:
 
 
 def watch(session: Session, principal: Principal, now: datetime) -> list[ContractWatch]:
-    """Every contract in service that the caller may see, its month so far, the ones in danger first."""
+    """Every contract the caller may see that serves part of this month (signed ones whose term has
+    begun, active ones, and those that ended or were terminated this month: their month is billed
+    too), the month so far, the ones in danger first."""
     contracts = list(
         session.scalars(
             readable_contracts(principal)
-            .where(Contract.status.in_(SERVING))
+            .where(
+                Contract.status.in_(billing.BILLED),
+                Contract.starts_at < now,
+                Contract.ends_at > now - timedelta(days=32),  # the rest ended before this month
+            )
             .options(lazyload(Contract.events))  # the status timeline is not shown here
             .order_by(Contract.id)
         )
     )
     if not contracts:
         return []
-    ends = billing.service_ends(session, contracts)
+    ends = contracts_service.service_ends(session, contracts)
     periods = {c.id: sla_core.period_of(now, c.timezone) for c in contracts}
     bounds = {c.id: sla_core.month_bounds(periods[c.id], c.timezone) for c in contracts}
     sources = sla.load_sources(
@@ -256,20 +260,20 @@ def watch(session: Session, principal: Principal, now: datetime) -> list[Contrac
         if result is None:
             out.append(
                 ContractWatch(
-                    c.id,
-                    c.name,
-                    c.customer.name,
-                    c.currency,
-                    periods[c.id],
-                    c.billable_gpus or 0,
-                    ZERO,
-                    ZERO,
-                    None,
-                    None,
-                    None,
-                    None,
-                    ZERO,
-                    accrued,
+                    contract_id=c.id,
+                    name=c.name,
+                    customer=c.customer.name,
+                    currency=c.currency,
+                    period=periods[c.id],
+                    contracted_gpus=c.billable_gpus or 0,
+                    contracted_gpu_hours=ZERO,
+                    delivered_gpu_hours=ZERO,
+                    availability_pct=None,
+                    target_pct=None,
+                    standing=None,
+                    budget_used=None,
+                    credit=ZERO,
+                    accrued_net=accrued,
                 )
             )
             continue
@@ -351,7 +355,7 @@ def _accrued(session: Session, period: str) -> dict[str, Decimal]:
     contracts = billing.billable_contracts(session, period)
     if not contracts:
         return {}
-    ends = billing.service_ends(session, contracts)
+    ends = contracts_service.service_ends(session, contracts)
     bounds = [sla_core.month_bounds(period, c.timezone) for c in contracts]
     sources = sla.load_sources(
         session, min(b[0] for b in bounds), max(b[1] for b in bounds), [c.id for c in contracts]

@@ -349,7 +349,12 @@ def measure(
     intervals, node_ids = intervals_for(session, contract, start, end)
     maintenance = maintenance_for(session, node_ids, start, end)
     result = core.compute_sla(
-        policy_of(contract), window_of(contract, period), period, intervals, maintenance, as_of=cut
+        policy_of(contract),
+        dataclasses.replace(window_of(contract, period), end=contracts.service_end(session, contract)),
+        period,
+        intervals,
+        maintenance,
+        as_of=cut,
     )
     return Measured(contract, result.period, result, maintenance)
 
@@ -402,7 +407,7 @@ def daily(
     def midnight(d: date) -> datetime:
         return datetime(d.year, d.month, d.day, tzinfo=where).astimezone(UTC)
 
-    start, end = max(midnight(first), contract.starts_at), min(now, contract.ends_at)
+    start, end = max(midnight(first), contract.starts_at), min(now, contracts.service_end(session, contract))
     if end <= start:
         return []
     intervals, node_ids = intervals_for(session, contract, start, end)
@@ -432,7 +437,8 @@ def months(
     month measured up to now)."""
     contract = contracts.get_contract(session, principal, contract_id)
     now = as_of or utcnow()
-    newest = core.period_of(min(now, contract.ends_at - timedelta(microseconds=1)), contract.timezone)
+    final = contracts.service_end(session, contract) - timedelta(microseconds=1)
+    newest = core.period_of(min(now, final), contract.timezone)
     oldest = core.period_of(contract.starts_at, contract.timezone)
     out = []
     year, month = core.parse_period(newest)
