@@ -422,6 +422,29 @@ def _on_node_state_changed(
 
 events.subscribe("node.state_changed", _on_node_state_changed)
 
+_OVER = frozenset({ContractStatus.ended, ContractStatus.terminated})
+
+
+def _on_contract_status_changed(
+    session: Session, *, contract_id: int, to: ContractStatus, at: datetime, **_: Any
+) -> None:
+    """A contract that ends or is terminated gives its nodes back from that moment: its allocations
+    stop there (those not begun yet go), so occupancy and the planner see the nodes free."""
+    if ContractStatus(to) not in _OVER:
+        return
+    at = as_utc(at)
+    for a in session.scalars(
+        select(Allocation).where(Allocation.contract_id == contract_id, Allocation.end_at > at)
+    ):
+        if as_utc(a.start_at) >= at:
+            session.delete(a)
+        else:
+            a.end_at = at
+    session.flush()
+
+
+events.subscribe("contract.status_changed", _on_contract_status_changed)
+
 
 # ------------------------------------------------------------------------------------- occupancy
 

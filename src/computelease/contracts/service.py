@@ -34,6 +34,7 @@ from computelease.contracts.schemas import (
     TransitionIn,
 )
 from computelease.errors import AppError, Conflict, NotFound, Unprocessable
+from computelease.kit import events as domain_events
 from computelease.kit.time import as_utc, utcnow
 
 # ---------------------------------------------------------------------------------------- scopes
@@ -368,6 +369,9 @@ def transition(
     contract.status = target
     _record(session, contract, before, at=at, reason=data.reason, actor=principal.actor)
     session.flush()
+    domain_events.publish(
+        session, "contract.status_changed", contract_id=contract.id, from_=before, to=target, at=at
+    )
     return contract
 
 
