@@ -154,3 +154,14 @@ def test_a_contract_terminated_this_month_still_counts_its_days(db, world) -> No
         assert (
             w.contracted_gpu_hours == 8 * (end - datetime(2026, 9, 30, 16, tzinfo=UTC)).total_seconds() / 3600
         )
+
+
+def test_a_contract_without_an_sla_policy_is_watched_for_revenue_not_judged(db, world) -> None:
+    served = _served(db, world)
+    with db.transaction("test") as s:
+        s.get(Contract, served.contract_id).sla_policy_id = None
+    with db.transaction("test") as s:
+        (w,) = service.summary(s, SYSTEM, now=OCT_20).contracts
+        assert (w.standing, w.availability_pct, w.budget_used, w.credit) == (None, None, None, 0)
+        assert w.accrued_net > 0 and w.contracted_gpus == 8
+        assert service.summary(s, SYSTEM, now=OCT_20).at_risk == []

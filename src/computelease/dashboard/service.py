@@ -256,53 +256,33 @@ def watch(session: Session, principal: Principal, now: datetime) -> list[Contrac
             continue  # not started this month yet (or already over): nothing to watch
         got = billing.expected(session, c, periods[c.id], vat, end=cut, sources=sources)
         result = got.sla
-        accrued = sum((ln.net for ln in got.lines), ZERO)
-        if result is None:
-            out.append(
-                ContractWatch(
-                    contract_id=c.id,
-                    name=c.name,
-                    customer=c.customer.name,
-                    currency=c.currency,
-                    period=periods[c.id],
-                    contracted_gpus=c.billable_gpus or 0,
-                    contracted_gpu_hours=ZERO,
-                    delivered_gpu_hours=ZERO,
-                    availability_pct=None,
-                    target_pct=None,
-                    standing=None,
-                    budget_used=None,
-                    credit=ZERO,
-                    accrued_net=accrued,
-                )
+        judged, used = None, None  # no SLA policy: availability is not promised, so not judged
+        if result is not None:
+            hours = core.service_hours(start, stop, c.starts_at, ends[c.id])
+            judged, used = core.standing(
+                availability_pct=result.availability_pct,
+                target_pct=result.target_pct,
+                counted_gpu_hours=result.counted_gpu_hours,
+                budget_gpu_hours=core.downtime_budget(
+                    result.target_pct, result.contracted_gpus, hours, result.excluded_gpu_hours
+                ),
             )
-            continue
-        hours = core.service_hours(start, stop, c.starts_at, ends[c.id])
-        budget = core.downtime_budget(
-            result.target_pct, result.contracted_gpus, hours, result.excluded_gpu_hours
-        )
-        judged, used = core.standing(
-            availability_pct=result.availability_pct,
-            target_pct=result.target_pct,
-            counted_gpu_hours=result.counted_gpu_hours,
-            budget_gpu_hours=budget,
-        )
         out.append(
             ContractWatch(
                 contract_id=c.id,
                 name=c.name,
                 customer=c.customer.name,
                 currency=c.currency,
-                period=result.period,
-                contracted_gpus=result.contracted_gpus,
-                contracted_gpu_hours=result.contracted_gpu_hours,
-                delivered_gpu_hours=result.delivered_gpu_hours,
-                availability_pct=result.availability_pct,
-                target_pct=result.target_pct,
+                period=periods[c.id],
+                contracted_gpus=result.contracted_gpus if result else c.billable_gpus or 0,
+                contracted_gpu_hours=result.contracted_gpu_hours if result else ZERO,
+                delivered_gpu_hours=result.delivered_gpu_hours if result else ZERO,
+                availability_pct=result.availability_pct if result else None,
+                target_pct=result.target_pct if result else None,
                 standing=judged,
                 budget_used=used,
-                credit=result.credit,
-                accrued_net=accrued,
+                credit=result.credit if result else ZERO,
+                accrued_net=sum((ln.net for ln in got.lines), ZERO),
             )
         )
     return sorted(out, key=lambda w: (core.SEVERITY.get(w.standing, 9) if w.standing else 9, w.contract_id))

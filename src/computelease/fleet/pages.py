@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import Select
 
 from computelease.auth.core import Principal
 from computelease.auth.deps import Session
@@ -117,6 +118,26 @@ def _filters(
     return query, states
 
 
+def _listed(
+    viewer: Principal,
+    site: int | None,
+    model: str | None,
+    fabric: str | None,
+    states: list[NodeState] | None,
+    customer: int | None,
+) -> Select[tuple[Node]]:
+    """The nodes the fleet page and its CSV list; an unknown state in the query matches nothing."""
+    stmt = service.filter_nodes(
+        service.readable_nodes(viewer),
+        site_id=site,
+        model=model,
+        fabric=fabric,
+        states=states,
+        customer_id=customer,
+    )
+    return stmt.where(Node.id.is_(None)) if states == [] else stmt
+
+
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet_page(
     request: Request,
@@ -130,16 +151,7 @@ def fleet_page(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
     query, states = _filters(site, model, fabric, state, customer)
-    base = service.filter_nodes(
-        service.readable_nodes(viewer),
-        site_id=site,
-        model=model,
-        fabric=fabric,
-        states=states,
-        customer_id=customer,
-    )
-    if states == []:
-        base = base.where(Node.id.is_(None))
+    base = _listed(viewer, site, model, fabric, states, customer)
     nodes, total = paginate(
         session, base.order_by(Node.serial), PageParams(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     )
@@ -178,16 +190,7 @@ def fleet_csv(
     customer: Annotated[int | None, Query()] = None,
 ) -> Response:
     _query, states = _filters(site, model, fabric, state, customer)
-    stmt = service.filter_nodes(
-        service.readable_nodes(viewer),
-        site_id=site,
-        model=model,
-        fabric=fabric,
-        states=states,
-        customer_id=customer,
-    )
-    if states == []:
-        stmt = stmt.where(Node.id.is_(None))
+    stmt = _listed(viewer, site, model, fabric, states, customer)
     return Response(
         service.export_nodes(session, viewer, stmt),
         media_type="text/csv; charset=utf-8",
