@@ -52,3 +52,18 @@ def test_a_lessor_sees_its_leases(client: TestClient, db, world, matrix_world) -
     other = TestClient(client.app)
     html_x = login(other, db, "les-x", Role.lessor, lessor_id=world.lessor_x.id)
     assert "LEASE-Y-FOREIGN-TO-X" not in html_x and "No open leases." in html_x
+
+
+def test_the_contracts_table_exports_as_csv_to_its_owner_only(client: TestClient, db, world) -> None:
+    with db.transaction("test") as s:
+        served = served_contract(s, world.customer_a.id)
+    login(client, db, "op", Role.operator)
+    r = client.get("/dashboard/contracts.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    header, row = r.text.lstrip("\ufeff").splitlines()[:2]
+    assert header.startswith("contract_id,contract,customer,period") and row.startswith(
+        f"{served.contract_id},"
+    )
+    other = TestClient(client.app)
+    login(other, db, "cust-b", Role.customer, customer_id=world.customer_b.id)
+    assert other.get("/dashboard/contracts.csv").text.lstrip("\ufeff").splitlines()[1:] == []

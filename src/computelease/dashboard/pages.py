@@ -5,14 +5,16 @@ the page its figure comes from."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from computelease.auth.deps import Session
 from computelease.billing.pages import LABELS as BILLING
 from computelease.dashboard import core, service
 from computelease.fleet.pages import LABELS as FLEET
 from computelease.fleet.pages import STATE_COLOURS, local
+from computelease.kit.time import utcnow
 from computelease.web import i18n
+from computelease.web.download import csv_response
 from computelease.web.labels import N_, labeller
 from computelease.web.pages import Viewer, locale_of, render
 
@@ -47,3 +49,25 @@ def dashboard(request: Request, session: Session, viewer: Viewer) -> HTMLRespons
         colours=STATE_COLOURS,
         local=local,
     )
+
+
+CSV_COLUMNS = (
+    "contract_id", "contract", "customer", "period", "currency", "contracted_gpus", "contracted_gpu_hours",
+    "delivered_gpu_hours", "availability_pct", "target_pct", "downtime_budget_used", "standing",
+    "credit_if_ended_now", "accrued_net",
+)  # fmt: skip
+
+
+@router.get("/dashboard/contracts.csv")
+def contracts_csv(session: Session, viewer: Viewer) -> Response:
+    """The dashboard's contracts this month, as the table shows them (figures provisional)."""
+    rows = service.watch(session, viewer, utcnow())
+    return csv_response("contracts-this-month.csv", CSV_COLUMNS, map(_csv_row, rows))
+
+
+def _csv_row(w: service.ContractWatch) -> list[object]:
+    return [
+        w.contract_id, w.name, w.customer, w.period, w.currency, w.contracted_gpus, w.contracted_gpu_hours,
+        w.delivered_gpu_hours, w.availability_pct, w.target_pct, w.budget_used,
+        w.standing.value if w.standing else "", w.credit, w.accrued_net,
+    ]  # fmt: skip
