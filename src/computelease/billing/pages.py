@@ -29,6 +29,7 @@ from computelease.billing import export, service
 from computelease.billing.core import BUCKETS, InvoiceStatus
 from computelease.billing.models import Invoice, InvoicePayment, Payment
 from computelease.billing.schemas import CreditNoteIn, PaymentIn, VoidIn
+from computelease.contracts.core import add_months
 from computelease.contracts.models import Contract, Customer
 from computelease.contracts.service import readable_customers
 from computelease.errors import AppError, Forbidden, Unprocessable
@@ -117,12 +118,8 @@ def _today() -> date:
 
 def _months_before(day: date, n: int) -> list[str]:
     """The ``n`` months before ``day``'s month, newest first: the months one may close."""
-    y, m = day.year, day.month
-    out = []
-    for _ in range(n):
-        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-        out.append(f"{y:04d}-{m:02d}")
-    return out
+    first = day.replace(day=1)
+    return [f"{add_months(first, -i):%Y-%m}" for i in range(1, n + 1)]
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

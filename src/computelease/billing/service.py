@@ -623,7 +623,8 @@ def billable_contracts(
     )
     if contract_ids:
         stmt = stmt.where(Contract.id.in_(list(contract_ids)))
-    return list(session.scalars(stmt.order_by(Contract.id)))
+    # A close reads terms, not status timelines: loading every contract's events cost more than its SLA.
+    return list(session.scalars(stmt.options(lazyload(Contract.events)).order_by(Contract.id)))
 
 
 def close(

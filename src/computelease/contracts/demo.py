@@ -14,7 +14,7 @@ in China; ≈US$2.35 per H100-hour in March 2026).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from computelease.auth.core import Principal, Role
 from computelease.contracts import service
-from computelease.contracts.core import ContractStatus, uscc_check_char
+from computelease.contracts.core import ContractStatus, add_months, uscc_check_char
 from computelease.contracts.models import Contract, Segment
 from computelease.contracts.schemas import ContractIn, CreditTierIn, CustomerIn, SlaPolicyIn, TransitionIn
 from computelease.kit.time import utcnow
@@ -40,12 +40,6 @@ def _contract(session: Session, history: list[tuple[ContractStatus, str, str]], 
     for status, day, reason in history:
         service.transition(session, DEMO, contract.id, TransitionIn(to=status, at=_at(day), reason=reason))
     return contract
-
-
-def _first_of_month(day: date, months: int) -> date:
-    """The first day of the month ``months`` after ``day``'s (negative: before)."""
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def demo_tax_id(n: int) -> str:
@@ -116,8 +110,8 @@ def seed(session: Session, world: Any) -> None:
 
     # Terms sit where they sat on 2026-11-27, shifted with the calendar: seeded on any day, the demo
     # has the same contracts in service, the same months behind them and one contract ended.
-    today = utcnow().date()
-    flagship_start = _first_of_month(today, -20)
+    this_month = utcnow().date().replace(day=1)
+    flagship_start = add_months(this_month, -20)
     flagship = _contract(
         session,
         [
@@ -132,7 +126,7 @@ def seed(session: Session, world: Any) -> None:
         accelerator_model="nvidia-h100-sxm",
         placement="same_fabric",
         start_date=flagship_start,
-        end_date=_first_of_month(flagship_start, 60) - timedelta(days=1),
+        end_date=add_months(flagship_start, 60) - timedelta(days=1),
         pricing="per_pflops_month",
         price=Decimal("5000.0000"),
         om_monthly_fee=Decimal("152500.00"),
@@ -146,7 +140,7 @@ def seed(session: Session, world: Any) -> None:
             "¥152,500 O&M) = ¥55.5M. The 5-year term is assumed; the article states none."
         ),
     )
-    by_nodes_start = _first_of_month(today, -17)
+    by_nodes_start = add_months(this_month, -17)
     by_nodes = _contract(
         session,
         [
@@ -160,7 +154,7 @@ def seed(session: Session, world: Any) -> None:
         accelerator_model="nvidia-h800-sxm",
         placement="same_site",
         start_date=by_nodes_start,
-        end_date=_first_of_month(by_nodes_start, 36) - timedelta(days=1),
+        end_date=add_months(by_nodes_start, 36) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("2800000.00"),
         deposit=Decimal("5600000.00"),
@@ -168,8 +162,8 @@ def seed(session: Session, world: Any) -> None:
         sla_policy_id=standard.id,
         notes="¥70,000 per 8-GPU server-month (DOMAIN.md: China broker note), 40 servers.",
     )
-    usd_start = _first_of_month(today, -10)
-    usd_end = _first_of_month(usd_start, 24) - timedelta(days=1)
+    usd_start = add_months(this_month, -10)
+    usd_end = add_months(usd_start, 24) - timedelta(days=1)
     usd = _contract(
         session,
         [
@@ -194,13 +188,13 @@ def seed(session: Session, world: Any) -> None:
         sla_policy_id=cloud_like.id,
         notes="US$2.35 per GPU-hour, the H100 market rate of March 2026 (DOMAIN.md); any H100-class GPU.",
     )
-    ended_start = _first_of_month(today, -26)
+    ended_start = add_months(this_month, -26)
     ended = _contract(
         session,
         [
             (ContractStatus.signed, (ended_start - timedelta(days=12)).isoformat(), "signed"),
             (ContractStatus.active, ended_start.isoformat(), "capacity handed over"),
-            (ContractStatus.ended, _first_of_month(ended_start, 12).isoformat(), "term completed"),
+            (ContractStatus.ended, add_months(ended_start, 12).isoformat(), "term completed"),
         ],
         customer_id=research.id,
         name="32 × H20 推理卡, 1年 (示例, 已结束)",
@@ -209,7 +203,7 @@ def seed(session: Session, world: Any) -> None:
         accelerator_model="nvidia-h20",
         placement="same_site",
         start_date=ended_start,
-        end_date=_first_of_month(ended_start, 12) - timedelta(days=1),
+        end_date=add_months(ended_start, 12) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("120000.00"),
         om_monthly_fee=Decimal("8000.00"),
@@ -225,8 +219,8 @@ def seed(session: Session, world: Any) -> None:
         capacity=Decimal("12"),
         accelerator_model="huawei-ascend-910b",
         placement="same_fabric",
-        start_date=_first_of_month(today, 2),
-        end_date=_first_of_month(today, 38) - timedelta(days=1),
+        start_date=add_months(this_month, 2),
+        end_date=add_months(this_month, 38) - timedelta(days=1),
         pricing="monthly_fee",
         price=Decimal("540000.00"),
         om_monthly_fee=Decimal("36000.00"),

@@ -25,6 +25,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from computelease.contracts.core import add_months
+
 RISK_BUDGET_USED = Decimal("0.5")
 DUE_WITHIN_DAYS = 30
 _HOUR = timedelta(hours=1)
@@ -88,12 +90,8 @@ def standing(
 
 def months_back(period: str, n: int) -> list[str]:
     """``period`` and the ``n − 1`` months before it, newest first (``YYYY-MM``)."""
-    year, month = int(period[:4]), int(period[5:7])
-    out = []
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return out
+    first = date(int(period[:4]), int(period[5:7]), 1)
+    return [f"{add_months(first, -i):%Y-%m}" for i in range(n)]
 
 
 @dataclass(frozen=True, slots=True)

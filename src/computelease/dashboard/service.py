@@ -318,7 +318,7 @@ def revenue(
         if period in closed:
             continue
         basis[period] = "accrued"
-        for cur, net in _accrued(session, period).items():
+        for cur, net in _accrued(session, principal, period, now).items():
             figures[(period, cur)] = figures.get((period, cur), ZERO) + net
     currencies = sorted({cur for _, cur in figures})
     out = []
@@ -330,22 +330,10 @@ def revenue(
     return out
 
 
-def _accrued(session: Session, period: str) -> dict[str, Decimal]:
-    """A month not closed yet: what the close would bill, by currency."""
-    contracts = billing.billable_contracts(session, period)
-    if not contracts:
-        return {}
-    ends = contracts_service.service_ends(session, contracts)
-    bounds = [sla_core.month_bounds(period, c.timezone) for c in contracts]
-    sources = sla.load_sources(
-        session, min(b[0] for b in bounds), max(b[1] for b in bounds), [c.id for c in contracts]
-    )
-    vat = billing.vat_table(session)
-    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for c in contracts:
-        lines = billing.expected(session, c, period, vat, end=ends[c.id], sources=sources).lines
-        out[c.currency] += sum((ln.net for ln in lines), ZERO)
-    return dict(out)
+def _accrued(session: Session, principal: Principal, period: str, now: datetime) -> dict[str, Decimal]:
+    """A month not closed yet: what its close would bill, by currency (the close's own preview)."""
+    preview = billing.close(session, principal, period, dry_run=True, now=now)
+    return {currency: t["net"] for currency, t in preview.totals.items()}
 
 
 def _receivables(session: Session, principal: Principal, now: datetime, out: Summary) -> None:

@@ -441,13 +441,12 @@ def months(
     newest = core.period_of(min(now, final), contract.timezone)
     oldest = core.period_of(contract.starts_at, contract.timezone)
     out = []
-    year, month = core.parse_period(newest)
-    for _ in range(last):
-        period = f"{year:04d}-{month:02d}"
+    first = date(*core.parse_period(newest), 1)
+    for i in range(last):
+        period = f"{contracts_core.add_months(first, -i):%Y-%m}"
         if period < oldest or contract.starts_at > now:
             break
         out.append(report(session, principal, contract_id, period, as_of=now))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return out
 
 
